@@ -1,0 +1,1 @@
+"""The functional core: one module per torch optimizer, each an optax transformation."""

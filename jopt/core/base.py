@@ -1,0 +1,220 @@
+"""Mechanics shared by every jopt optimizer.
+
+An optimizer module states its update rule for ONE parameter tensor, the way torch's
+``_single_tensor_<name>`` loop body does, and hands it to :func:`transformation`, which
+supplies everything else once:
+
+* hyperparameters held in the state (:class:`OptState`), so a new value takes effect on the
+  next update without a retrace, and schedules (callables of the update count);
+* the mapping of the per-tensor rule over any pytree;
+* torch's treatment of dtypes: complex tensors are updated as their real view
+  (``torch.view_as_real``), float16/bfloat16 tensors are computed in float32 and stored back
+  in their own dtype, buffers keep the parameter's dtype.
+
+The per-tensor rule has the signature
+``rule(hyper, count, param, grad, buffers) -> (update, new_buffers)`` where ``hyper`` holds the
+current hyperparameter values (scalar arrays), ``count`` the number of updates done before this
+one, ``buffers`` the NamedTuple of this tensor's state under torch's names, and ``update`` is
+what is added to the parameter (``new_param = param + update``, optax's convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Schedule = Callable[[jax.Array], Any]
+"""A hyperparameter given as a function of the update count (0 on the first update)."""
+
+
+class OptState(NamedTuple):
+    """State of every jopt optimizer.
+
+    Attributes:
+      count: number of updates applied so far (int32); schedules are evaluated at it.
+      hyperparams: NamedTuple with the value of each numeric hyperparameter (scalar arrays).
+        Values given as numbers may be replaced (``state._replace(hyperparams=...)`` or
+        :func:`jopt.set_hyperparams`) and take effect on the next update without a retrace;
+        values given as schedules are recomputed from ``count`` at every update.
+      buffers: NamedTuple of per-parameter state under torch's state names (``exp_avg``,
+        ``momentum_buffer``, ``step``...), each a pytree shaped like the parameters, or
+        ``None`` where the configuration has no such buffer.
+    """
+
+    count: jax.Array
+    hyperparams: Any
+    buffers: Any
+
+
+def float_dtype():
+    """The dtype jopt holds hyperparameters in: float64 under ``jax_enable_x64``, else float32.
+
+    Torch computes its per-step scalars in Python floats (float64); we do the same where JAX lets us.
+    """
+    return jnp.result_type(float)
+
+
+def _as_hyper_value(value):
+    return jnp.asarray(value, dtype=float_dtype())
+
+
+def _hyper_values(spec, count):
+    """Evaluate a hyperparameter spec (numbers, arrays and schedules) at ``count``."""
+    return jax.tree.map(lambda v: _as_hyper_value(v(count) if callable(v) else v), spec)
+
+
+def set_hyperparams(state: OptState, **values) -> OptState:
+    """Return ``state`` with the named hyperparameters replaced (used from the next update on)."""
+    new = state.hyperparams._replace(**values)
+    return state._replace(hyperparams=jax.tree.map(_as_hyper_value, new))
+
+
+# --- dtype handling -------------------------------------------------------------------------
+
+
+def _to_compute(x):
+    """Complex -> real view (last axis of 2), half precision -> float32."""
+    if x is None:
+        return None
+    if jnp.iscomplexobj(x):
+        x = jnp.stack([x.real, x.imag], axis=-1)
+    if jnp.issubdtype(x.dtype, jnp.floating) and jnp.finfo(x.dtype).bits < 32:
+        x = x.astype(jnp.float32)
+    return x
+
+
+def _to_storage(x, like_dtype, complex_shape=None):
+    """Undo :func:`_to_compute`: back to ``like_dtype`` (and to complex if the tensor was)."""
+    if x is None:
+        return None
+    if jnp.issubdtype(like_dtype, jnp.complexfloating):
+        if complex_shape is None or x.shape == complex_shape + (2,):
+            return jax.lax.complex(x[..., 0], x[..., 1]).astype(like_dtype)
+    return x.astype(like_dtype)
+
+
+def _map_buffers(fn, *buffer_tuples):
+    """Apply ``fn`` to the matching fields of NamedTuples, keeping absent (None) fields absent."""
+    first = buffer_tuples[0]
+    return type(first)(
+        *(None if f is None else fn(f, *(b[i] for b in buffer_tuples[1:])) for i, f in enumerate(first))
+    )
+
+
+def _transpose(per_leaf, treedef, template):
+    """List (over leaves) of NamedTuples of arrays -> NamedTuple of pytrees."""
+    fields = []
+    for i, f in enumerate(template):
+        fields.append(None if f is None else treedef.unflatten([b[i] for b in per_leaf]))
+    return type(template)(*fields)
+
+
+def _field_leaves(buffers, treedef):
+    """NamedTuple of pytrees -> per-field lists of leaves (None for absent fields)."""
+    return [None if f is None else treedef.flatten_up_to(f) for f in buffers]
+
+
+# --- the transformation ---------------------------------------------------------------------
+
+
+def transformation(
+    hyperparams: NamedTuple,
+    init_buffers: Callable[[jax.Array], NamedTuple],
+    rule: Callable,
+) -> optax.GradientTransformationExtraArgs:
+    """Build an optax transformation from a per-tensor update rule.
+
+    Args:
+      hyperparams: NamedTuple of numbers, scalar arrays or schedules (tuples of them allowed,
+        as torch's ``betas``).
+      init_buffers: ``param -> NamedTuple`` of this tensor's initial state (in compute form:
+        real view for complex, float32 for half precision).
+      rule: ``(hyper, count, param, grad, buffers) -> (update, new_buffers)``, see module doc.
+    """
+    zero = jnp.zeros((), jnp.int32)
+    template = init_buffers(jnp.zeros((), jnp.float32))
+
+    def init_leaf(param):
+        buffers = init_buffers(_to_compute(param))
+        shape = param.shape
+        return _map_buffers(lambda b: _to_storage(b, _storage_dtype(b, param), shape), buffers)
+
+    def init(params):
+        leaves, treedef = jax.tree.flatten(params)
+        per_leaf = [init_leaf(p) for p in leaves]
+        return OptState(zero, _hyper_values(hyperparams, zero), _transpose(per_leaf, treedef, template))
+
+    def update(grads, state, params=None, **extra_args):
+        del extra_args
+        if params is None:
+            raise ValueError("jopt optimizers need `params` in update(grads, state, params), as torch does.")
+        hyper = jax.tree.map(
+            lambda spec, held: _as_hyper_value(spec(state.count) if callable(spec) else held),
+            hyperparams,
+            state.hyperparams,
+        )
+        p_leaves, treedef = jax.tree.flatten(params)
+        g_leaves = treedef.flatten_up_to(grads)
+        b_fields = _field_leaves(state.buffers, treedef)
+        updates, per_leaf = [], []
+        for i, (p, g) in enumerate(zip(p_leaves, g_leaves)):
+            buffers = type(template)(*(None if f is None else f[i] for f in b_fields))
+            update, new_buffers = rule(
+                hyper, state.count, _to_compute(p), _to_compute(g), _map_buffers(_to_compute, buffers)
+            )
+            updates.append(_to_storage(update, p.dtype))
+            per_leaf.append(_map_buffers(lambda new, old: _to_storage(new, old.dtype), new_buffers, buffers))
+        new_state = OptState(
+            optax.safe_int32_increment(state.count), hyper, _transpose(per_leaf, treedef, template)
+        )
+        return treedef.unflatten(updates), new_state
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def _storage_dtype(buffer, param):
+    """Float buffers take the parameter's dtype (torch's ``zeros_like(param)``); counters keep theirs."""
+    return param.dtype if jnp.issubdtype(buffer.dtype, jnp.floating) else buffer.dtype
+
+
+apply_updates = optax.apply_updates
+
+
+# --- helpers for rules and factories --------------------------------------------------------
+
+
+def lerp(start, end, weight):
+    """``torch.lerp`` with torch's CPU formula (which branch is taken depends on ``weight``)."""
+    weight = weight.astype(start.dtype)
+    return jnp.where(
+        jnp.abs(weight) < 0.5,
+        start + weight * (end - start),
+        end - (end - start) * (1 - weight),
+    )
+
+
+def scalar(x, like):
+    """A hyperparameter expression cast to a tensor's dtype, as torch casts a Python scalar."""
+    return jnp.asarray(x).astype(like.dtype)
+
+
+def check(condition: Callable[[Any], bool], value, message: str) -> None:
+    """Raise ``ValueError(message)`` when a concrete ``value`` fails ``condition``.
+
+    Schedules and traced values cannot be checked ahead of time and are let through.
+    """
+    if callable(value) or isinstance(value, jax.core.Tracer):
+        return
+    if not condition(value):
+        raise ValueError(message)
+
+
+def is_nonzero(value) -> bool:
+    """Whether a hyperparameter may be non-zero: decides whether torch keeps a buffer for it."""
+    if callable(value) or isinstance(value, jax.core.Tracer):
+        return True
+    return bool(value != 0)

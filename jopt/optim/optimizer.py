@@ -1,0 +1,543 @@
+"""The torch-style layer: ``Parameter``, ``backward`` and the ``Optimizer`` base class.
+
+The layer holds no math. Each subclass names its functional twin (``functional = jopt.adam``);
+a ``step()`` runs that transformation for all param groups in one jitted call that donates the
+parameters and the state buffers. The call is compiled once per *structure*: which groups
+have which options (``amsgrad``, ``nesterov``...), which hyperparameters are zero (torch keeps
+a momentum buffer only for non-zero momentum), and the shapes of the parameters that have
+gradients. Changing ``group['lr']`` or any other value passes a new argument, not a new program.
+
+Names are translated at this edge only: a functional buffer field (``AdamBuffers.exp_avg``) is
+the torch state key of the same name, and ``step`` is shown as torch's float32 scalar in
+``state_dict()``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import itertools
+import weakref
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jopt.core import base
+
+# --- Parameter and backward -------------------------------------------------------------------
+
+
+class Parameter:
+    """A mutable holder for one array, standing in for ``torch.nn.Parameter``.
+
+    ``.data`` is the current value (a ``jax.Array``; assign to replace it) and ``.grad`` is
+    ``None`` or the accumulated gradient. ``step()`` replaces ``.data`` by a new array and donates
+    the old one, so hold on to the Parameter, not to an old ``.data``.
+    """
+
+    __slots__ = ("data", "grad", "__weakref__")
+
+    def __init__(self, data):
+        self.data = jnp.array(data)  # a private copy: step() donates it
+        self.grad = None
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.data, dtype=dtype)
+
+    def __repr__(self):
+        return f"Parameter(shape={tuple(self.shape)}, dtype={self.dtype})"
+
+
+def _is_parameter(x) -> bool:
+    return isinstance(x, Parameter)
+
+
+_value_and_grad_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def backward(loss_fn: Callable, params, *args, **kwargs):
+    """Stand-in for ``loss.backward()``: add d loss / d param into every ``param.grad``.
+
+    ``params`` is a Parameter, a list of them or any pytree of them; ``loss_fn`` receives the same
+    structure holding the current ``.data`` arrays, then ``*args, **kwargs``, and returns a scalar.
+    Returns the loss. The gradient is compiled once per ``loss_fn`` (pass the same function each
+    time), and ``args``/``kwargs`` must be arrays or pytrees of arrays. Complex parameters receive
+    torch's gradient (the conjugate of ``jax.grad``'s).
+    """
+    leaves, treedef = jax.tree.flatten(params, is_leaf=_is_parameter)
+    for p in leaves:
+        if not isinstance(p, Parameter):
+            raise TypeError(f"backward() expects Parameters, got {type(p).__name__}")
+    value_and_grad = _value_and_grad_cache.get(loss_fn)
+    if value_and_grad is None:
+        value_and_grad = jax.jit(jax.value_and_grad(loss_fn))
+        _value_and_grad_cache[loss_fn] = value_and_grad
+    loss, grads = value_and_grad(treedef.unflatten([p.data for p in leaves]), *args, **kwargs)
+    for p, g in zip(leaves, treedef.flatten_up_to(grads)):
+        if jnp.iscomplexobj(g):
+            g = jnp.conj(g)
+        p.grad = g if p.grad is None else p.grad + g
+    return loss
+
+
+# --- hooks ----------------------------------------------------------------------------------
+
+
+class RemovableHandle:
+    """Returned by the ``register_*_hook`` methods; ``.remove()`` unregisters the hook."""
+
+    _next_id = itertools.count()
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = next(RemovableHandle._next_id)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+_global_step_pre_hooks: OrderedDict = OrderedDict()
+_global_step_post_hooks: OrderedDict = OrderedDict()
+
+
+def _register(hooks: OrderedDict, hook, prepend: bool = False) -> RemovableHandle:
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
+
+
+def register_optimizer_step_pre_hook(hook) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run before every optimizer's ``step()``."""
+    return _register(_global_step_pre_hooks, hook)
+
+
+def register_optimizer_step_post_hook(hook) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run after every optimizer's ``step()``."""
+    return _register(_global_step_post_hooks, hook)
+
+
+class _RequiredParameter:
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+# --- translation between torch's per-parameter dicts and functional buffers -----------------
+
+_STEP = "step"  # the one buffer whose torch representation (float32 scalar) differs from ours
+
+
+def _to_numpy(value):
+    """A torch tensor, numpy or jax array, or Python number as a numpy array (a copy)."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, without importing torch
+        tensor = value.detach().cpu()
+        if str(tensor.dtype) == "torch.bfloat16":
+            return np.asarray(tensor.float().numpy()).astype(jnp.bfloat16)
+        return tensor.numpy().copy()
+    return np.array(value)
+
+
+def _to_python_scalar(value):
+    """Group values from a torch state_dict may be 1-element tensors; keep numbers as numbers."""
+    if hasattr(value, "detach") or isinstance(value, (np.ndarray, jax.Array)):
+        return np.asarray(_to_numpy(value)).item()
+    if isinstance(value, tuple):
+        return tuple(_to_python_scalar(v) for v in value)
+    return value
+
+
+class _Config:
+    """A group's functional transformation, and which of its fields the layer reads and writes."""
+
+    def __init__(self, tx):
+        empty = tx.init(())
+        self.tx = tx
+        self.hyper_type = type(empty.hyperparams)
+        self.buffer_type = type(empty.buffers)
+        self.buffer_names = tuple(n for n, v in zip(empty.buffers._fields, empty.buffers) if v is not None)
+
+
+def _apply(tx, params, grads, buffers, hyper, count):
+    state = base.OptState(jnp.asarray(count, jnp.int32), hyper, buffers)
+    updates, state = tx.update(grads, state, params)
+    return base.apply_updates(params, updates), state.buffers
+
+
+# --- Optimizer ------------------------------------------------------------------------------
+
+
+class Optimizer:
+    """Base class of the torch-style optimizers: torch's ``torch.optim.Optimizer`` API.
+
+    Subclasses set ``functional`` (the factory of their functional twin) and call
+    ``super().__init__(params, defaults)`` with torch's defaults dict.
+    """
+
+    functional: ClassVar[Callable]
+
+    def __init__(self, params, defaults: dict[str, Any]):
+        self.defaults = defaults
+        self._optimizer_step_pre_hooks: OrderedDict = OrderedDict()
+        self._optimizer_step_post_hooks: OrderedDict = OrderedDict()
+        self._optimizer_state_dict_pre_hooks: OrderedDict = OrderedDict()
+        self._optimizer_state_dict_post_hooks: OrderedDict = OrderedDict()
+        self._optimizer_load_state_dict_pre_hooks: OrderedDict = OrderedDict()
+        self._optimizer_load_state_dict_post_hooks: OrderedDict = OrderedDict()
+        self._configs: dict = {}
+        self._step_fns: dict = {}
+        self.trace_count = 0  # how many times step() has been traced (compiled); for tests and benchmarks
+        self._functional_args = frozenset(inspect.signature(type(self).functional).parameters)
+        self._config(defaults)  # validates the defaults with the functional factory's ValueErrors
+
+        if isinstance(params, Parameter):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Parameters or dicts, "
+                f"but got {type(params).__name__}"
+            )
+        self.state: defaultdict = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    # -- torch's public API --
+
+    def __repr__(self) -> str:
+        out = self.__class__.__name__ + " ("
+        for i, group in enumerate(self.param_groups):
+            out += f"\nParameter Group {i}\n"
+            for key in sorted(group):
+                if key != "params":
+                    out += f"    {key}: {group[key]}\n"
+        return out + ")"
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a param group, with torch's checks and defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
+        params = param_group["params"]
+        if isinstance(params, Parameter):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of "
+                "tensors in sets will change between runs. Please use a list instead."
+            )
+        else:
+            params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        params = [p[1] if isinstance(p, tuple) else p for p in params]
+        group = dict(param_group, params=params)
+        if names:
+            if len(names) != len(params):
+                raise ValueError(
+                    "all optimizer params should be with/without names. Some param names are missing"
+                )
+            group["param_names"] = names
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(
+                    f"optimizer can only optimize Parameters, but one of the params is {type(p).__name__}"
+                )
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(
+                    f"parameter group didn't specify a value of required optimization parameter {name}"
+                )
+            group.setdefault(name, default)
+        seen = set()
+        for other in self.param_groups:
+            seen.update(map(id, other["params"]))
+            if ("param_names" in group) != ("param_names" in other):
+                which = "with names" if "param_names" in group else "without names"
+                raise ValueError(
+                    "all optimizer param groups should be with/without names. "
+                    f"cannot add param group {which} to the optimizer"
+                )
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        param_group.clear()
+        param_group.update(group)  # torch edits the caller's dict in place
+        self.param_groups.append(param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's ``.grad`` (to ``None``, or to zeros)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad = None if set_to_none else jnp.zeros_like(p.grad)
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Run ``closure`` (if given, for the loss), then one update of every parameter with a grad."""
+        args, kwargs = (closure,), {}
+        for hook in itertools.chain(_global_step_pre_hooks.values(), self._optimizer_step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(
+                        f"{self.step} must return None or a tuple of (new_args, new_kwargs), but got {result}."
+                    )
+                args, kwargs = result
+        out = self._step(*args, **kwargs)
+        self._opt_called = True
+        for hook in itertools.chain(self._optimizer_step_post_hooks.values(), _global_step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return out
+
+    def register_step_pre_hook(self, hook) -> RemovableHandle:
+        return _register(self._optimizer_step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook) -> RemovableHandle:
+        return _register(self._optimizer_step_post_hooks, hook)
+
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        return _register(self._optimizer_state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        return _register(self._optimizer_state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        return _register(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        return _register(self._optimizer_load_state_dict_post_hooks, hook, prepend)
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's layout: ``{'state': {index: {key: array}}, 'param_groups': [{..., 'params': [index]}]}``.
+
+        Arrays are fresh copies, so the dict stays valid across later (donating) steps.
+        """
+        for hook in self._optimizer_state_dict_pre_hooks.values():
+            hook(self)
+        index: dict[int, int] = {}
+        param_groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            param_groups.append(packed)
+        state = {
+            index[id(p)]: {k: _export_buffer(k, v) for k, v in s.items()}
+            for p, s in self.state.items()
+            if isinstance(p, Parameter) and id(p) in index
+        }
+        state_dict = {"state": state, "param_groups": param_groups}
+        for hook in self._optimizer_state_dict_post_hooks.values():
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        return state_dict
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a jopt or torch state_dict. On any error nothing changes."""
+        state_dict = dict(state_dict)
+        for hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        groups = self.param_groups
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
+            raise ValueError(
+                "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
+            )
+        new_groups = []
+        for group, saved in zip(groups, saved_groups):
+            new_group = {k: _to_python_scalar(v) for k, v in saved.items() if k != "params"}
+            new_group["params"] = group["params"]
+            if "param_names" in group and "param_names" not in new_group:
+                new_group["param_names"] = group["param_names"]
+            new_groups.append(new_group)
+        id_map = dict(
+            zip(
+                itertools.chain.from_iterable(g["params"] for g in saved_groups),
+                itertools.chain.from_iterable(g["params"] for g in groups),
+            )
+        )
+        group_of = {id(p): g for g in new_groups for p in g["params"]}
+        new_state: defaultdict = defaultdict(dict)
+        for key, saved_state in state_dict["state"].items():
+            if key not in id_map:
+                new_state[key] = saved_state
+                continue
+            param = id_map[key]
+            names = self._config(group_of[id(param)]).buffer_names
+            new_state[param] = _import_state(key, param, saved_state, names)
+        self.state = new_state
+        self.param_groups = new_groups
+        for hook in self._optimizer_load_state_dict_post_hooks.values():
+            hook(self)
+
+    # -- the step --
+
+    def _config(self, group) -> _Config:
+        """The functional transformation for a group's options, cached by structure."""
+        options = {k: v for k, v in group.items() if k in self._functional_args}
+        key = tuple(sorted((k, _structure(v)) for k, v in options.items()))
+        config = self._configs.get(key)
+        if config is None:
+            config = self._configs[key] = _Config(type(self).functional(**options))
+        return config
+
+    def _step(self, closure=None):
+        loss = None
+        if closure is not None:
+            loss = closure()
+        self._update()
+        return loss
+
+    def _update(self) -> None:
+        configs, params, buffers, grads, hypers, order = [], [], [], [], [], []
+        for group in self.param_groups:
+            with_grad = [p for p in group["params"] if p.grad is not None]
+            fresh = [p for p in with_grad if not self.state.get(p)]
+            established = [p for p in with_grad if self.state.get(p)]
+            config = self._config(group)
+            configs.append(config)
+            order.append((fresh, established))
+            params.append(([p.data for p in fresh], [p.data for p in established]))
+            grads.append(([p.grad for p in fresh], [p.grad for p in established]))
+            buffers.append(
+                config.buffer_type(
+                    *(
+                        [self.state[p][name] for p in established] if name in config.buffer_names else None
+                        for name in config.buffer_type._fields
+                    )
+                )
+            )
+            hypers.append(config.hyper_type(*(_hyper_arg(group[name]) for name in config.hyper_type._fields)))
+        key = tuple(id(c) for c in configs)
+        step_fn = self._step_fns.get(key)
+        if step_fn is None:
+            step_fn = self._step_fns[key] = self._compile([c.tx for c in configs])
+        new_params, new_buffers = step_fn(params, buffers, grads, hypers)
+        for config, (fresh, established), p_out, b_out in zip(configs, order, new_params, new_buffers):
+            for block, new_data, block_buffers in zip((fresh, established), p_out, b_out):
+                for i, p in enumerate(block):
+                    p.data = new_data[i]
+                    if config.buffer_names:
+                        self.state[p].update(
+                            (name, getattr(block_buffers, name)[i]) for name in config.buffer_names
+                        )
+
+    def _compile(self, txs):
+        def step_fn(params, buffers, grads, hypers):
+            self.trace_count += 1
+            new_params, new_buffers = [], []
+            for tx, (p_fresh, p_est), b_est, (g_fresh, g_est), hyper in zip(txs, params, buffers, grads, hypers):
+                # A parameter without state starts from init, at count 0 (SGD's first step reads it).
+                fresh = _apply(tx, p_fresh, g_fresh, tx.init(p_fresh).buffers, hyper, 0)
+                established = _apply(tx, p_est, g_est, b_est, hyper, 1)
+                new_params.append((fresh[0], established[0]))
+                new_buffers.append((fresh[1], established[1]))
+            return new_params, new_buffers
+
+        return jax.jit(step_fn, donate_argnums=(0, 1))
+
+
+def _structure(value):
+    """What of an option value decides the compiled program: options themselves, and of numbers
+    only whether they are zero (torch allocates buffers by it)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return tuple(_structure(v) for v in value)
+    if callable(value):
+        return value
+    return bool(np.asarray(value) != 0)
+
+
+def _hyper_arg(value):
+    """A group value as a jit argument that never retraces when it changes."""
+    if isinstance(value, (tuple, list)):
+        return tuple(_hyper_arg(v) for v in value)
+    return float(value)
+
+
+def _export_buffer(name, value):
+    if name == _STEP:
+        return jnp.asarray(value, jnp.float32)  # torch keeps 'step' as a float32 scalar
+    return jnp.array(value, copy=True)
+
+
+def _import_state(index, param: Parameter, saved: dict, names: tuple[str, ...]) -> dict:
+    """Convert and check one parameter's saved state; raise ValueError on any mismatch."""
+    saved = {k: v for k, v in saved.items() if v is not None}  # torch may store None buffers
+    if not saved:
+        return {}
+    missing = [n for n in names if n not in saved]
+    if missing:
+        raise ValueError(f"state of parameter {index} lacks {missing}; it has {sorted(saved)}")
+    out = {}
+    for name, value in saved.items():
+        array = _to_numpy(value)
+        if name == _STEP:
+            if array.shape != ():
+                raise ValueError(f"state 'step' of parameter {index} must be a scalar, got shape {array.shape}")
+            out[name] = jnp.asarray(int(array), jnp.int32)
+            continue
+        if array.shape != param.shape:
+            raise ValueError(
+                f"state {name!r} of parameter {index} has shape {array.shape}, "
+                f"but the parameter has shape {tuple(param.shape)}"
+            )
+        if np.issubdtype(array.dtype, np.inexact) or array.dtype == jnp.bfloat16:
+            array = array.astype(param.dtype)  # torch casts floating state to the parameter's dtype
+        out[name] = jnp.asarray(array)
+    return out
+
+
+def to_torch(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """A jopt state_dict as one ``torch.optim.<Same>.load_state_dict`` accepts (torch tensors)."""
+    import torch
+
+    def tensor(name, value):
+        array = np.asarray(value)
+        if array.dtype == jnp.bfloat16:
+            return torch.from_numpy(array.astype(np.float32)).to(torch.bfloat16)
+        if name == _STEP:
+            return torch.tensor(float(array), dtype=torch.float32)
+        return torch.from_numpy(array.copy())
+
+    return {
+        "state": {
+            i: {k: tensor(k, v) if v is not None else None for k, v in s.items()}
+            for i, s in state_dict["state"].items()
+        },
+        "param_groups": copy.deepcopy(state_dict["param_groups"]),
+    }

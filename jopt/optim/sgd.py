@@ -1,0 +1,37 @@
+"""``jopt.optim.SGD``: torch's ``torch.optim.SGD`` running :func:`jopt.sgd`."""
+
+import jopt
+import jopt.core
+from jopt.optim.optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    __doc__ = jopt.core.sgd.__doc__
+    functional = staticmethod(jopt.sgd)
+
+    def __init__(
+        self,
+        params,
+        lr=1e-3,
+        momentum=0,
+        dampening=0,
+        weight_decay=0,
+        nesterov=False,
+        *,
+        maximize=False,
+        foreach=None,
+        differentiable=False,
+        fused=None,
+    ):
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+            foreach=foreach,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        super().__init__(params, defaults)
