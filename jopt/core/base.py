@@ -141,7 +141,9 @@ def transformation(
     def init_leaf(param):
         buffers = init_buffers(_to_compute(param))
         shape = param.shape
-        return _map_buffers(lambda b: _to_storage(b, _storage_dtype(b, param), shape), buffers)
+        # A copy each: rules may return one zeros array for several buffers, and a state whose
+        # buffers alias cannot be donated.
+        return _map_buffers(lambda b: jnp.array(_to_storage(b, _storage_dtype(b, param), shape)), buffers)
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params)

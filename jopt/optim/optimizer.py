@@ -215,7 +215,8 @@ class Optimizer:
         self._step_fns: dict = {}
         self.trace_count = 0  # how many times step() has been traced (compiled); for tests and benchmarks
         self._functional_args = frozenset(inspect.signature(type(self).functional).parameters)
-        self._config(defaults)  # validates the defaults with the functional factory's ValueErrors
+        if not any(v is required for v in defaults.values()):
+            self._config(defaults)  # validates the defaults with the functional factory's ValueErrors
 
         if isinstance(params, Parameter):
             raise TypeError(
@@ -422,50 +423,47 @@ class Optimizer:
         return loss
 
     def _update(self) -> None:
-        configs, params, buffers, grads, hypers, order = [], [], [], [], [], []
+        """One jitted call for all groups. A group's parameters with grads form one block, or two
+        when some of them have no state yet (their buffers come from ``init``, at count 0)."""
+        configs, blocks, args = [], [], []
         for group in self.param_groups:
-            with_grad = [p for p in group["params"] if p.grad is not None]
-            fresh = [p for p in with_grad if not self.state.get(p)]
-            established = [p for p in with_grad if self.state.get(p)]
             config = self._config(group)
-            configs.append(config)
-            order.append((fresh, established))
-            params.append(([p.data for p in fresh], [p.data for p in established]))
-            grads.append(([p.grad for p in fresh], [p.grad for p in established]))
-            buffers.append(
-                config.buffer_type(
-                    *(
-                        [self.state[p][name] for p in established] if name in config.buffer_names else None
-                        for name in config.buffer_type._fields
+            with_grad = [p for p in group["params"] if p.grad is not None]
+            hyper = config.hyper_type(*(_hyper_arg(group[name]) for name in config.hyper_type._fields))
+            for fresh in (True, False):
+                block = [p for p in with_grad if fresh != bool(self.state.get(p))]
+                if not block:
+                    continue
+                if fresh:
+                    buffers = config.tx.init([p.data for p in block]).buffers
+                else:
+                    buffers = config.buffer_type(
+                        *(
+                            [self.state[p][name] for p in block] if name in config.buffer_names else None
+                            for name in config.buffer_type._fields
+                        )
                     )
-                )
-            )
-            hypers.append(config.hyper_type(*(_hyper_arg(group[name]) for name in config.hyper_type._fields)))
+                configs.append(config)
+                blocks.append(block)
+                # count 0 marks a first update (SGD's momentum buffer starts from the gradient).
+                args.append(([p.data for p in block], buffers, [p.grad for p in block], hyper, 0 if fresh else 1))
         key = tuple(id(c) for c in configs)
         step_fn = self._step_fns.get(key)
         if step_fn is None:
             step_fn = self._step_fns[key] = self._compile([c.tx for c in configs])
-        new_params, new_buffers = step_fn(params, buffers, grads, hypers)
-        for config, (fresh, established), p_out, b_out in zip(configs, order, new_params, new_buffers):
-            for block, new_data, block_buffers in zip((fresh, established), p_out, b_out):
-                for i, p in enumerate(block):
-                    p.data = new_data[i]
-                    if config.buffer_names:
-                        self.state[p].update(
-                            (name, getattr(block_buffers, name)[i]) for name in config.buffer_names
-                        )
+        params, buffers, grads, hypers, counts = zip(*args) if args else ((),) * 5
+        new_params, new_buffers = step_fn(params, buffers, grads, hypers, counts)
+        for config, block, block_params, block_buffers in zip(configs, blocks, new_params, new_buffers):
+            for i, p in enumerate(block):
+                p.data = block_params[i]
+                if config.buffer_names:
+                    self.state[p].update((name, getattr(block_buffers, name)[i]) for name in config.buffer_names)
 
     def _compile(self, txs):
-        def step_fn(params, buffers, grads, hypers):
+        def step_fn(params, buffers, grads, hypers, counts):
             self.trace_count += 1
-            new_params, new_buffers = [], []
-            for tx, (p_fresh, p_est), b_est, (g_fresh, g_est), hyper in zip(txs, params, buffers, grads, hypers):
-                # A parameter without state starts from init, at count 0 (SGD's first step reads it).
-                fresh = _apply(tx, p_fresh, g_fresh, tx.init(p_fresh).buffers, hyper, 0)
-                established = _apply(tx, p_est, g_est, b_est, hyper, 1)
-                new_params.append((fresh[0], established[0]))
-                new_buffers.append((fresh[1], established[1]))
-            return new_params, new_buffers
+            results = [_apply(*args) for args in zip(txs, params, grads, buffers, hypers, counts)]
+            return [r[0] for r in results], [r[1] for r in results]
 
         return jax.jit(step_fn, donate_argnums=(0, 1))
 

@@ -1,0 +1,63 @@
+"""What the parity suite sweeps: one Spec per optimizer (see parity.py)."""
+
+import torch
+
+import jopt
+import jopt.optim
+from parity import Spec
+
+SPECS = [
+    Spec(
+        "sgd",
+        jopt.sgd,
+        torch.optim.SGD,
+        jopt.optim.SGD,
+        grid=dict(
+            lr=[0.05],
+            momentum=[0.0, 0.9],
+            dampening=[0.0, 0.3],
+            weight_decay=[0.0, 0.1],
+            nesterov=[False, True],
+            maximize=[False, True],
+        ),
+        valid=lambda c: not c["nesterov"] or (c["momentum"] > 0 and c["dampening"] == 0),
+    ),
+    Spec(
+        "adam",
+        jopt.adam,
+        torch.optim.Adam,
+        jopt.optim.Adam,
+        grid=dict(
+            lr=[0.01],
+            betas=[(0.9, 0.999), (0.5, 0.9)],
+            weight_decay=[0.0, 0.1],
+            amsgrad=[False, True],
+            maximize=[False, True],
+            decoupled_weight_decay=[False, True],
+        ),
+        valid=lambda c: c["weight_decay"] or not c["decoupled_weight_decay"],
+    ),
+    Spec(
+        "adamw",
+        jopt.adamw,
+        torch.optim.AdamW,
+        jopt.optim.AdamW,
+        grid=dict(lr=[0.01], weight_decay=[0.0, 0.1], amsgrad=[False, True], maximize=[False, True]),
+    ),
+    Spec(
+        "rmsprop",
+        jopt.rmsprop,
+        torch.optim.RMSprop,
+        jopt.optim.RMSprop,
+        grid=dict(
+            lr=[0.01],
+            alpha=[0.99, 0.5],
+            weight_decay=[0.0, 0.1],
+            momentum=[0.0, 0.5],
+            centered=[False, True],
+            maximize=[False, True],
+        ),
+    ),
+]
+
+BY_NAME = {s.name: s for s in SPECS}
