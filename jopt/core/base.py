@@ -87,14 +87,29 @@ def _to_compute(x):
     return x
 
 
-def _to_storage(x, like_dtype, complex_shape=None):
-    """Undo :func:`_to_compute`: back to ``like_dtype`` (and to complex if the tensor was)."""
+def _to_storage(x, dtype):
+    """Undo :func:`_to_compute`: back to ``dtype`` (from the real view when it is complex)."""
     if x is None:
         return None
-    if jnp.issubdtype(like_dtype, jnp.complexfloating):
-        if complex_shape is None or x.shape == complex_shape + (2,):
-            return jax.lax.complex(x[..., 0], x[..., 1]).astype(like_dtype)
-    return x.astype(like_dtype)
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return jax.lax.complex(x[..., 0], x[..., 1]).astype(dtype)
+    return x.astype(dtype)
+
+
+def _storage_dtype(buffer, param, compute_shape):
+    """The dtype torch keeps a buffer in.
+
+    Buffers shaped like the parameter take its dtype (``zeros_like(param)``); per-tensor scalars
+    (``step``, NAdam's ``mu_product``...) keep theirs (torch's ``_get_scalar_dtype()``); other
+    tensors (Adafactor's row/column variances) take the parameter's real dtype.
+    """
+    if not jnp.issubdtype(buffer.dtype, jnp.floating):
+        return buffer.dtype
+    if buffer.shape == compute_shape:
+        return param.dtype
+    if buffer.ndim == 0:
+        return buffer.dtype
+    return jnp.finfo(param.dtype).dtype
 
 
 def _map_buffers(fn, *buffer_tuples):
@@ -139,11 +154,13 @@ def transformation(
     template = init_buffers(jnp.zeros((), jnp.float32))
 
     def init_leaf(param):
-        buffers = init_buffers(_to_compute(param))
-        shape = param.shape
+        compute = _to_compute(param)
+        buffers = init_buffers(compute)
         # A copy each: rules may return one zeros array for several buffers, and a state whose
         # buffers alias cannot be donated.
-        return _map_buffers(lambda b: jnp.array(_to_storage(b, _storage_dtype(b, param), shape)), buffers)
+        return _map_buffers(
+            lambda b: jnp.array(_to_storage(b, _storage_dtype(b, param, compute.shape))), buffers
+        )
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params)
@@ -176,11 +193,6 @@ def transformation(
         return treedef.unflatten(updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
-
-
-def _storage_dtype(buffer, param):
-    """Float buffers take the parameter's dtype (torch's ``zeros_like(param)``); counters keep theirs."""
-    return param.dtype if jnp.issubdtype(buffer.dtype, jnp.floating) else buffer.dtype
 
 
 apply_updates = optax.apply_updates

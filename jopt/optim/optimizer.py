@@ -397,8 +397,7 @@ class Optimizer:
                 new_state[key] = saved_state
                 continue
             param = id_map[key]
-            names = self._config(group_of[id(param)]).buffer_names
-            new_state[param] = _import_state(key, param, saved_state, names)
+            new_state[param] = _import_state(key, param, saved_state, self._config(group_of[id(param)]))
         self.state = new_state
         self.param_groups = new_groups
         for hook in self._optimizer_load_state_dict_post_hooks.values():
@@ -493,30 +492,30 @@ def _export_buffer(name, value):
     return jnp.array(value, copy=True)
 
 
-def _import_state(index, param: Parameter, saved: dict, names: tuple[str, ...]) -> dict:
+def _import_state(index, param: Parameter, saved: dict, config: _Config) -> dict:
     """Convert and check one parameter's saved state; raise ValueError on any mismatch."""
     saved = {k: v for k, v in saved.items() if v is not None}  # torch may store None buffers
     if not saved:
         return {}
-    missing = [n for n in names if n not in saved]
+    missing = [n for n in config.buffer_names if n not in saved]
     if missing:
         raise ValueError(f"state of parameter {index} lacks {missing}; it has {sorted(saved)}")
+    expected = jax.eval_shape(config.tx.init, [param.data]).buffers
     out = {}
     for name, value in saved.items():
         array = _to_numpy(value)
-        if name == _STEP:
-            if array.shape != ():
-                raise ValueError(f"state 'step' of parameter {index} must be a scalar, got shape {array.shape}")
-            out[name] = jnp.asarray(int(array), jnp.int32)
+        if name not in config.buffer_names:
+            out[name] = jnp.asarray(array)  # kept as torch keeps state it does not know
             continue
-        if array.shape != param.shape:
+        want = getattr(expected, name)[0]
+        if array.shape != want.shape:
             raise ValueError(
-                f"state {name!r} of parameter {index} has shape {array.shape}, "
-                f"but the parameter has shape {tuple(param.shape)}"
+                f"state {name!r} of parameter {index} has shape {array.shape}, expected {want.shape} "
+                f"for a parameter of shape {tuple(param.shape)}"
             )
-        if np.issubdtype(array.dtype, np.inexact) or array.dtype == jnp.bfloat16:
-            array = array.astype(param.dtype)  # torch casts floating state to the parameter's dtype
-        out[name] = jnp.asarray(array)
+        if name == _STEP:
+            array = np.rint(array)  # torch's float step, our integer count
+        out[name] = jnp.asarray(array.astype(want.dtype))
     return out
 
 
