@@ -35,6 +35,7 @@ class Spec:
     torch_cls: type  # torch.optim.<Name>
     optim_cls: type | None = None  # jopt.optim.<Name>
     grid: dict[str, list] = field(default_factory=dict)  # option -> values, swept as a product
+    vary: dict[str, list] = field(default_factory=dict)  # numeric value -> values, cycled over the grid
     valid: Callable[[dict], bool] = lambda cfg: True
     torch_extra: dict[str, Any] = field(default_factory=lambda: {"foreach": False})
     complex_ok: bool = True
@@ -42,12 +43,15 @@ class Spec:
     def configs(self) -> list[dict]:
         keys = list(self.grid)
         out = [dict(zip(keys, values)) for values in itertools.product(*self.grid.values())]
-        return [c for c in out if self.valid(c)]
+        out = [c for c in out if self.valid(c)]
+        for i, config in enumerate(out):
+            config.update({k: values[i % len(values)] for k, values in self.vary.items()})
+        return out
 
 
 def x64(dtype):
     """Context enabling jax float64 when the test runs in float64."""
-    return jax.enable_x64(True) if np.dtype(dtype) == np.float64 else contextlib.nullcontext()
+    return jax.enable_x64(True) if np.finfo(np.dtype(dtype)).bits == 64 else contextlib.nullcontext()
 
 
 def tree_of(shapes, fn):
@@ -92,11 +96,14 @@ def run_functional(spec: Spec, config: dict, dtype, *, jit: bool, steps: int = 1
         leaves0 = jax.tree.leaves(params0)
         t_params = [torch.tensor(x, requires_grad=True) for x in leaves0]
         t_opt = spec.torch_cls(t_params, **config, **spec.torch_extra)
-        update = jax.jit(tx.update) if jit else tx.update
+        def step_fn(grads, state, params):
+            updates, state = tx.update(grads, state, params)
+            return jopt.apply_updates(params, updates), state
+
+        step_fn = jax.jit(step_fn) if jit else step_fn
         for step in range(1, steps + 1):
             grads = random_tree(rng, dtype, GRAD_SCALE)
-            updates, state = update(jax.tree.map(jnp.asarray, grads), state, params)
-            params = jopt.apply_updates(params, updates)
+            params, state = step_fn(jax.tree.map(jnp.asarray, grads), state, params)
             for t, g in zip(t_params, jax.tree.leaves(grads)):
                 t.grad = torch.tensor(g)
             t_opt.step()

@@ -13,7 +13,6 @@ SPECS = [
         torch.optim.SGD,
         jopt.optim.SGD,
         grid=dict(
-            lr=[0.05],
             momentum=[0.0, 0.9],
             dampening=[0.0, 0.3],
             weight_decay=[0.0, 0.1],
@@ -21,6 +20,7 @@ SPECS = [
             maximize=[False, True],
         ),
         valid=lambda c: not c["nesterov"] or (c["momentum"] > 0 and c["dampening"] == 0),
+        vary=dict(lr=[0.05, 0.01]),
     ),
     Spec(
         "adam",
@@ -28,13 +28,12 @@ SPECS = [
         torch.optim.Adam,
         jopt.optim.Adam,
         grid=dict(
-            lr=[0.01],
-            betas=[(0.9, 0.999), (0.5, 0.9)],
             weight_decay=[0.0, 0.1],
             amsgrad=[False, True],
             maximize=[False, True],
             decoupled_weight_decay=[False, True],
         ),
+        vary=dict(lr=[0.01, 0.03], betas=[(0.9, 0.999), (0.5, 0.9), (0.8, 0.8)]),
         valid=lambda c: c["weight_decay"] or not c["decoupled_weight_decay"],
     ),
     Spec(
@@ -42,7 +41,8 @@ SPECS = [
         jopt.adamw,
         torch.optim.AdamW,
         jopt.optim.AdamW,
-        grid=dict(lr=[0.01], weight_decay=[0.0, 0.1], amsgrad=[False, True], maximize=[False, True]),
+        grid=dict(weight_decay=[0.0, 0.1], amsgrad=[False, True], maximize=[False, True]),
+        vary=dict(lr=[0.01], betas=[(0.9, 0.999), (0.5, 0.9)]),
     ),
     Spec(
         "rmsprop",
@@ -50,13 +50,12 @@ SPECS = [
         torch.optim.RMSprop,
         jopt.optim.RMSprop,
         grid=dict(
-            lr=[0.01],
-            alpha=[0.99, 0.5],
             weight_decay=[0.0, 0.1],
             momentum=[0.0, 0.5],
             centered=[False, True],
             maximize=[False, True],
         ),
+        vary=dict(lr=[0.01, 0.003], alpha=[0.99, 0.5, 0.3]),
     ),
 ]
 
