@@ -57,6 +57,7 @@ def adam(
     base.check(lambda v: 0.0 <= v < 1.0, betas[0], f"Invalid beta parameter at index 0: {betas[0]}")
     base.check(lambda v: 0.0 <= v < 1.0, betas[1], f"Invalid beta parameter at index 1: {betas[1]}")
     base.check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
+    decay = base.is_nonzero(weight_decay)
 
     def init(param):
         zeros = jnp.zeros_like(param)
@@ -66,13 +67,10 @@ def adam(
         s = lambda x: base.scalar(x, param)
         beta1, beta2 = h.betas
         step = buffers.step + 1
-        if maximize:
-            grad = -grad
-        update = jnp.zeros_like(param)
-        if decoupled_weight_decay:
+        grad = base.gradient(grad, param, h.weight_decay, maximize=maximize, decay=decay and not decoupled_weight_decay)
+        update = 0
+        if decay and decoupled_weight_decay:
             update = s(-h.lr * h.weight_decay) * param
-        else:
-            grad = grad + s(h.weight_decay) * param
 
         exp_avg = base.lerp(buffers.exp_avg, grad, 1 - beta1)
         exp_avg_sq = buffers.exp_avg_sq * s(beta2) + s(1 - beta2) * grad * grad

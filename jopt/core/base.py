@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 Schedule = Callable[[jax.Array], Any]
@@ -228,7 +229,22 @@ def check(condition: Callable[[Any], bool], value, message: str) -> None:
 
 
 def is_nonzero(value) -> bool:
-    """Whether a hyperparameter may be non-zero: decides whether torch keeps a buffer for it."""
+    """Whether a hyperparameter may be non-zero.
+
+    torch tests ``momentum != 0`` / ``weight_decay != 0`` in Python and then keeps no buffer or
+    computes no term; jopt decides the same when the transformation is built, so a zero given as a
+    number compiles nothing (weight decay costs a read of every parameter). Give a non-zero value
+    or a schedule to vary such a hyperparameter later.
+    """
     if callable(value) or isinstance(value, jax.core.Tracer):
         return True
-    return bool(value != 0)
+    return bool(np.any(np.asarray(value) != 0))
+
+
+def gradient(grad, param, weight_decay, *, maximize: bool, decay: bool):
+    """The first lines of torch's rules: negate for ``maximize``, then add coupled weight decay."""
+    if maximize:
+        grad = -grad
+    if decay:
+        grad = grad + scalar(weight_decay, param) * param
+    return grad

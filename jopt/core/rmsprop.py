@@ -51,7 +51,7 @@ def rmsprop(
     base.check(lambda v: v >= 0.0, momentum, f"Invalid momentum value: {momentum}")
     base.check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
     base.check(lambda v: v >= 0.0, alpha, f"Invalid alpha value: {alpha}")
-    has_momentum = base.is_nonzero(momentum)
+    has_momentum, decay = base.is_nonzero(momentum), base.is_nonzero(weight_decay)
 
     def init(param):
         zeros = jnp.zeros_like(param)
@@ -61,9 +61,7 @@ def rmsprop(
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
-        if maximize:
-            grad = -grad
-        grad = grad + s(h.weight_decay) * param
+        grad = base.gradient(grad, param, h.weight_decay, maximize=maximize, decay=decay)
         square_avg = buffers.square_avg * s(h.alpha) + s(1 - h.alpha) * grad * grad
         grad_avg = None
         if centered:

@@ -39,7 +39,7 @@ def sgd(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, 
     base.check(lambda v: v >= 0.0, lr, f"Invalid learning rate: {lr}")
     base.check(lambda v: v >= 0.0, momentum, f"Invalid momentum value: {momentum}")
     base.check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
-    has_momentum = base.is_nonzero(momentum)
+    has_momentum, decay = base.is_nonzero(momentum), base.is_nonzero(weight_decay)
     if nesterov and (not has_momentum or base.is_nonzero(dampening)):
         raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
@@ -48,9 +48,7 @@ def sgd(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, 
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
-        if maximize:
-            grad = -grad
-        grad = grad + s(h.weight_decay) * param
+        grad = base.gradient(grad, param, h.weight_decay, maximize=maximize, decay=decay)
         buf = None
         if has_momentum:
             # torch creates the buffer from the first gradient, undamped.

@@ -1,0 +1,267 @@
+"""One optimizer step, timed: jopt (functional and jopt.optim) against optax and torch, in one run.
+
+    python benchmarks/step_bench.py                  # everything (a few minutes on 2 cores)
+    python benchmarks/step_bench.py --workloads W4 --optimizers adam --steps 50
+
+For each workload and optimizer it prints the median step time of every variant, the memory
+floor (bytes an ideal step moves / measured copy bandwidth), and ratios against torch fused and
+against optax. Then peak memory of a W1 Adam step per JAX variant (each in a child process), the
+first-step compile time and the number of compiles over 1000 scheduled steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+import jopt
+import jopt.optim
+
+
+def resnet18_shapes():
+    shapes = [(64, 3, 7, 7), (64,), (64,)]
+    in_ch = 64
+    for out_ch, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        for block in range(2):
+            shapes += [(out_ch, in_ch if block == 0 else out_ch, 3, 3), (out_ch,), (out_ch,)]
+            shapes += [(out_ch, out_ch, 3, 3), (out_ch,), (out_ch,)]
+            if block == 0 and (stride != 1 or in_ch != out_ch):
+                shapes += [(out_ch, in_ch, 1, 1), (out_ch,), (out_ch,)]
+        in_ch = out_ch
+    return shapes + [(1000, 512), (1000,)]
+
+
+WORKLOADS = {
+    "W1": [(4096, 4096)],
+    "W2": resnet18_shapes(),
+    "W3": [(256, 256), (256,), (256, 1024), (1024,), (1024, 256), (256,), (256,), (256,)] * 24,
+    "W4": [(64, 32), (32,), (32, 32), (32,), (32, 32), (32,), (32, 16), (16,), (16, 16), (16,), (16, 10), (10,)],
+}
+
+# name: (jopt factory kwargs, torch class, optax equivalent, bytes moved per float32 parameter, torch fused?)
+OPTIMIZERS = {
+    "adam": (lambda: jopt.adam(lr=1e-3), torch.optim.Adam, {}, lambda: optax.adam(1e-3), 28, True),
+    "adamw": (lambda: jopt.adamw(lr=1e-3), torch.optim.AdamW, {}, lambda: optax.adamw(1e-3, weight_decay=1e-2), 28, True),
+    "sgd_momentum": (
+        lambda: jopt.sgd(lr=1e-2, momentum=0.9),
+        torch.optim.SGD,
+        dict(lr=1e-2, momentum=0.9),
+        lambda: optax.sgd(1e-2, momentum=0.9),
+        20,
+        True,
+    ),
+    "rmsprop": (
+        lambda: jopt.rmsprop(lr=1e-2),
+        torch.optim.RMSprop,
+        dict(lr=1e-2),
+        lambda: optax.rmsprop(1e-2, decay=0.99, eps=1e-8),
+        20,
+        False,
+    ),
+}
+JOPT_CLASS = {"adam": jopt.optim.Adam, "adamw": jopt.optim.AdamW, "sgd_momentum": jopt.optim.SGD, "rmsprop": jopt.optim.RMSprop}
+
+
+def median_time(step, steps, warmup=3):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def make_tree(shapes, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+def functional_step(tx):
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
+def time_functional(tx, params_np, grads_np, steps):
+    params = [jnp.asarray(p) for p in params_np]
+    grads = [jnp.asarray(g) for g in grads_np]
+    state = jax.jit(tx.init)(params)
+    step = functional_step(tx)
+    box = [params, state]
+
+    def run():
+        box[0], box[1] = step(box[0], box[1], grads)
+        jax.block_until_ready(box[0])
+
+    return median_time(run, steps)
+
+
+def time_jopt_optim(name, params_np, grads_np, steps):
+    _, _, kwargs, *_ = OPTIMIZERS[name]
+    params = [jopt.optim.Parameter(p) for p in params_np]
+    for p, g in zip(params, grads_np):
+        p.grad = jnp.asarray(g)
+    opt = JOPT_CLASS[name](params, **(kwargs or {"lr": 1e-3}))
+
+    def run():
+        opt.step()
+        jax.block_until_ready(params[0].data)
+
+    return median_time(run, steps)
+
+
+def time_torch(name, params_np, grads_np, steps, **engine):
+    _, cls, kwargs, *_ = OPTIMIZERS[name]
+    params = [torch.tensor(p, requires_grad=True) for p in params_np]
+    for p, g in zip(params, grads_np):
+        p.grad = torch.tensor(g)
+    opt = cls(params, **(kwargs or {"lr": 1e-3}), **engine)
+    return median_time(opt.step, steps)
+
+
+def copy_bandwidth():
+    """Bytes per second of a large memory copy (read + write), the machine's practical ceiling."""
+    src = np.ones(64 * 2**20 // 4, np.float32)  # 64 MiB, well past the caches
+    dst = np.empty_like(src)
+    seconds = median_time(lambda: np.copyto(dst, src), 20)
+    return 2 * src.nbytes / seconds
+
+
+def fmt(seconds):
+    return f"{seconds * 1e3:8.3f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:8.1f} us"
+
+
+def bench(workloads, optimizers, steps):
+    bandwidth = copy_bandwidth()
+    print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; {os.cpu_count()} CPUs; jax {jax.__version__}, "
+          f"optax {optax.__version__}, torch {torch.__version__}; medians of {steps} steps\n")
+    rows = []
+    for wname in workloads:
+        shapes = WORKLOADS[wname]
+        params_np, grads_np = make_tree(shapes, 0), make_tree(shapes, 1)
+        n = sum(int(np.prod(s)) for s in shapes)
+        for oname in optimizers:
+            make_jopt, _, _, make_optax, bytes_per_param, has_fused = OPTIMIZERS[oname]
+            t = {
+                "jopt": time_functional(make_jopt(), params_np, grads_np, steps),
+                "jopt.optim": time_jopt_optim(oname, params_np, grads_np, steps),
+                "optax": time_functional(make_optax(), params_np, grads_np, steps),
+                "torch": time_torch(oname, params_np, grads_np, steps, foreach=False),
+                "torch foreach": time_torch(oname, params_np, grads_np, steps, foreach=True),
+            }
+            if has_fused:
+                t["torch fused"] = time_torch(oname, params_np, grads_np, steps, fused=True)
+            floor = n * bytes_per_param / bandwidth
+            rows.append((wname, n, oname, t, floor))
+            print_row(rows[-1])
+    return rows
+
+
+HEADER = (f"{'work':4} {'params':>9} {'optimizer':12} {'jopt':>11} {'jopt.optim':>11} {'optax':>11} "
+          f"{'torch':>11} {'foreach':>11} {'fused':>11} {'floor':>11} | {'jopt/fused':>10} {'jopt/optax':>10} "
+          f"{'optim/jopt':>10}")
+
+
+def print_row(row):
+    if not getattr(print_row, "printed", False):
+        print(HEADER)
+        print_row.printed = True
+    wname, n, oname, t, floor = row
+    fused = t.get("torch fused")
+    cells = [fmt(t[k]) for k in ("jopt", "jopt.optim", "optax", "torch", "torch foreach")]
+    cells.append(fmt(fused) if fused else f"{'-':>11}")
+    ratio_fused = f"{t['jopt'] / fused:10.2f}" if fused else f"{'-':>10}"
+    print(f"{wname:4} {n:9d} {oname:12} " + " ".join(cells) + f" {fmt(floor)} | {ratio_fused} "
+          f"{t['jopt'] / t['optax']:10.2f} {t['jopt.optim'] / t['jopt']:10.2f}", flush=True)
+
+
+# --- peak memory, in child processes so each variant starts from a clean heap ---------------
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_child(variant, wname, oname):
+    shapes = WORKLOADS[wname]
+    params_np, grads_np = make_tree(shapes, 0), make_tree(shapes, 1)
+    make_jopt, _, _, make_optax, _, _ = OPTIMIZERS[oname]
+    jax.block_until_ready(jnp.zeros(1) + 1)  # runtime up before the baseline
+    baseline = rss_bytes()
+    if variant == "jopt.optim":
+        time_jopt_optim(oname, params_np, grads_np, 5)
+    else:
+        time_functional(make_jopt() if variant == "jopt" else make_optax(), params_np, grads_np, 5)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"peak_delta": peak - baseline}))
+
+
+def peak_memory(wname="W1", oname="adam"):
+    n = sum(int(np.prod(s)) for s in WORKLOADS[wname])
+    need = n * 4 * 4  # params, grads, exp_avg, exp_avg_sq
+    print(f"\npeak memory of a {wname} {oname} step beyond the runtime, against params+grads+state = {need / 2**20:.0f} MiB"
+          " (the host copies of the initial numpy arrays count too: +2 trees)")
+    for variant in ("jopt", "jopt.optim", "optax"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", variant, wname, oname],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        delta = json.loads(out.strip().splitlines()[-1])["peak_delta"]
+        print(f"  {variant:11} {delta / 2**20:8.0f} MiB  = {delta / need:.2f}x  (excluding the 2 host trees: "
+              f"{(delta - n * 8) / need:.2f}x)")
+
+
+def compile_stats():
+    shapes = WORKLOADS["W4"]
+    params = [jopt.optim.Parameter(p) for p in make_tree(shapes, 0)]
+    grads = make_tree(shapes, 1)
+    opt = jopt.optim.Adam(params, lr=1e-3)
+    sched = jopt.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.999)
+    for p, g in zip(params, grads):
+        p.grad = jnp.asarray(g)
+    start = time.perf_counter()
+    opt.step()
+    jax.block_until_ready(params[0].data)
+    first = time.perf_counter() - start
+    for _ in range(999):
+        opt.step()
+        sched.step()
+    print(f"\njopt.optim.Adam on W4: first step (trace + compile) {first * 1e3:.0f} ms; "
+          f"compiles over 1000 steps with StepLR changing lr every step: {opt.trace_count}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", default="W1,W2,W3,W4")
+    parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        return memory_child(*args.memory_child)
+    bench(args.workloads.split(","), args.optimizers.split(","), args.steps)
+    if not args.no_memory:
+        peak_memory()
+    compile_stats()
+
+
+if __name__ == "__main__":
+    main()
