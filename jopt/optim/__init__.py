@@ -1,8 +1,9 @@
 """``jopt.optim``: the torch-style layer. Port code by replacing ``torch.optim`` with ``jopt.optim``
 and ``loss.backward()`` with ``loss = jopt.optim.backward(loss_fn, params, ...)``."""
 
-from jopt.optim import lr_scheduler
+from jopt.optim import lr_scheduler, swa_utils
 from jopt.optim.adam import Adam, AdamW
+from jopt.optim.clip_grad import clip_grad_norm_, clip_grad_value_
 from jopt.optim.optimizer import (
     Optimizer,
     Parameter,
@@ -25,7 +26,10 @@ __all__ = [
     "RMSprop",
     "RemovableHandle",
     "backward",
+    "clip_grad_norm_",
+    "clip_grad_value_",
     "lr_scheduler",
+    "swa_utils",
     "register_optimizer_step_post_hook",
     "register_optimizer_step_pre_hook",
     "required",
