@@ -156,12 +156,16 @@ def transformation(
 
     def init_leaf(param):
         compute = _to_compute(param)
-        buffers = init_buffers(compute)
-        # A copy each: rules may return one zeros array for several buffers, and a state whose
-        # buffers alias cannot be donated.
-        return _map_buffers(
-            lambda b: jnp.array(_to_storage(b, _storage_dtype(b, param, compute.shape))), buffers
-        )
+        seen = set()
+
+        def store(buffer):
+            stored = _to_storage(buffer, _storage_dtype(buffer, param, compute.shape))
+            if id(stored) in seen:  # one zeros array given for two buffers: donation needs two
+                stored = jnp.array(stored, copy=True)
+            seen.add(id(stored))
+            return stored
+
+        return _map_buffers(store, init_buffers(compute))
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params)
