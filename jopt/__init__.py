@@ -7,8 +7,13 @@
 """
 
 from jopt import schedules
+from jopt.core.adadelta import adadelta
+from jopt.core.adagrad import adagrad
 from jopt.core.adam import adam, adamw
+from jopt.core.adamax import adamax
 from jopt.core.base import OptState, apply_updates, set_hyperparams
+from jopt.core.nadam import nadam
+from jopt.core.radam import radam
 from jopt.core.rmsprop import rmsprop
 from jopt.core.sgd import sgd
 
@@ -16,9 +21,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "OptState",
+    "adadelta",
+    "adagrad",
     "adam",
+    "adamax",
     "adamw",
     "apply_updates",
+    "nadam",
+    "radam",
     "rmsprop",
     "schedules",
     "set_hyperparams",

@@ -96,14 +96,22 @@ def test_hyperparameters_in_state_change_without_retrace():
         assert float(state.hyperparams.lr) == lr
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+COMPLEX_CONFIGS = {
+    "sgd": dict(lr=0.05, momentum=0.9, weight_decay=0.1),
+    "adam": dict(lr=0.01, amsgrad=True, weight_decay=0.1),
+    "rmsprop": dict(lr=0.01, centered=True, momentum=0.5),
+    "adagrad": dict(lr=0.05, initial_accumulator_value=0.1),
+    "adadelta": dict(lr=0.5, weight_decay=0.1),
+    "adamax": dict(lr=0.01),
+    "nadam": dict(lr=0.01, weight_decay=0.1),
+    "radam": dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+}
+
+
+@pytest.mark.parametrize("name", list(COMPLEX_CONFIGS))
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
 def test_complex_leaves_match_torch(name, dtype):
-    spec = BY_NAME[name]
-    config = {"sgd": dict(lr=0.05, momentum=0.9, weight_decay=0.1),
-              "adam": dict(lr=0.01, amsgrad=True, weight_decay=0.1),
-              "rmsprop": dict(lr=0.01, centered=True, momentum=0.5)}[name]
-    run_functional(spec, config, dtype, jit=True, steps=50)
+    run_functional(BY_NAME[name], COMPLEX_CONFIGS[name], dtype, jit=True, steps=50)
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])

@@ -19,6 +19,11 @@ LAYER_CONFIGS = {
     "adam": [dict(lr=0.01, weight_decay=0.1, amsgrad=True), dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)],
     "adamw": [dict(lr=0.01, amsgrad=True, maximize=True)],
     "rmsprop": [dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.1), dict(lr=0.01)],
+    "adagrad": [dict(lr=0.05, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.2)],
+    "adadelta": [dict(lr=0.5, rho=0.8, weight_decay=0.1)],
+    "adamax": [dict(lr=0.01, weight_decay=0.1, maximize=True)],
+    "nadam": [dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)],
+    "radam": [dict(lr=0.01, weight_decay=0.1, betas=(0.9, 0.99))],
 }
 LAYER_CASES = [(s, c) for s in SPECS for c in LAYER_CONFIGS.get(s.name, [])]
 IDS = [f"{s.name}-{i}" for s in SPECS for i, _ in enumerate(LAYER_CONFIGS.get(s.name, []))]
@@ -232,6 +237,21 @@ BAD_HYPERPARAMS = [
     ("RMSprop", dict(eps=-0.1)),
     ("RMSprop", dict(momentum=-0.1)),
     ("RMSprop", dict(weight_decay=-0.1)),
+    ("Adagrad", dict(lr=-0.1)),
+    ("Adagrad", dict(lr_decay=-0.1)),
+    ("Adagrad", dict(weight_decay=-0.1)),
+    ("Adagrad", dict(initial_accumulator_value=-0.1)),
+    ("Adagrad", dict(eps=-0.1)),
+    ("Adadelta", dict(lr=-0.1)),
+    ("Adadelta", dict(rho=1.5)),
+    ("Adadelta", dict(eps=-0.1)),
+    ("Adadelta", dict(weight_decay=-0.1)),
+    ("Adamax", dict(betas=(0.9, 1.0))),
+    ("Adamax", dict(eps=-1.0)),
+    ("NAdam", dict(momentum_decay=-0.1)),
+    ("NAdam", dict(betas=(-0.1, 0.9))),
+    ("RAdam", dict(weight_decay=-0.1)),
+    ("RAdam", dict(betas=(0.9, 1.0))),
 ]
 
 
@@ -333,6 +353,16 @@ def test_backward_accumulates_like_torch():
         jopt.optim.backward(loss_fn, {"w": jp}, jnp.asarray(scale))
         (torch.sin(tp) * scale).sum().backward()
     np.testing.assert_allclose(jp.grad, tp.grad.numpy(), rtol=1e-6)
+
+
+def test_adagrad_creates_state_in_constructor_like_torch():
+    jp, tp = jopt.optim.Parameter(jnp.ones(3)), torch.ones(3, requires_grad=True)
+    j = jopt.optim.Adagrad([jp], initial_accumulator_value=0.5)
+    t = torch.optim.Adagrad([tp], initial_accumulator_value=0.5)
+    j_sd, t_sd = j.state_dict(), t.state_dict()
+    assert j_sd["state"].keys() == t_sd["state"].keys() == {0}
+    np.testing.assert_array_equal(j_sd["state"][0]["sum"], t_sd["state"][0]["sum"].numpy())
+    assert float(j_sd["state"][0]["step"]) == float(t_sd["state"][0]["step"]) == 0.0
 
 
 def test_complex_parameters_match_torch():

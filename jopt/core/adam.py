@@ -68,9 +68,7 @@ def adam(
         beta1, beta2 = h.betas
         step = buffers.step + 1
         grad = base.gradient(grad, param, h.weight_decay, maximize=maximize, decay=decay and not decoupled_weight_decay)
-        update = 0
-        if decay and decoupled_weight_decay:
-            update = s(-h.lr * h.weight_decay) * param
+        update = base.decoupled_decay(param, h.lr, h.weight_decay) if decay and decoupled_weight_decay else 0
 
         exp_avg = base.lerp(buffers.exp_avg, grad, 1 - beta1)
         exp_avg_sq = buffers.exp_avg_sq * s(beta2) + s(1 - beta2) * grad * grad

@@ -245,6 +245,11 @@ def is_nonzero(value) -> bool:
     return bool(np.any(np.asarray(value) != 0))
 
 
+def decoupled_decay(param, lr, weight_decay):
+    """torch's ``param.mul_(1 - lr * weight_decay)`` (AdamW and ``decoupled_weight_decay``), as an update."""
+    return scalar(-lr * weight_decay, param) * param
+
+
 def gradient(grad, param, weight_decay, *, maximize: bool, decay: bool):
     """The first lines of torch's rules: negate for ``maximize``, then add coupled weight decay."""
     if maximize:

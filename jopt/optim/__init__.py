@@ -2,8 +2,12 @@
 and ``loss.backward()`` with ``loss = jopt.optim.backward(loss_fn, params, ...)``."""
 
 from jopt.optim import lr_scheduler, swa_utils
+from jopt.optim.adadelta import Adadelta
+from jopt.optim.adagrad import Adagrad
 from jopt.optim.adam import Adam, AdamW
+from jopt.optim.adamax import Adamax
 from jopt.optim.clip_grad import clip_grad_norm_, clip_grad_value_
+from jopt.optim.nadam import NAdam
 from jopt.optim.optimizer import (
     Optimizer,
     Parameter,
@@ -14,15 +18,21 @@ from jopt.optim.optimizer import (
     required,
     to_torch,
 )
+from jopt.optim.radam import RAdam
 from jopt.optim.rmsprop import RMSprop
 from jopt.optim.sgd import SGD
 
 __all__ = [
     "SGD",
+    "Adadelta",
+    "Adagrad",
     "Adam",
+    "Adamax",
     "AdamW",
+    "NAdam",
     "Optimizer",
     "Parameter",
+    "RAdam",
     "RMSprop",
     "RemovableHandle",
     "backward",

@@ -414,6 +414,16 @@ class Optimizer:
             config = self._configs[key] = _Config(type(self).functional(**options))
         return config
 
+    def _init_state(self) -> None:
+        """Create the state of every parameter now (torch's Adagrad does so in its constructor)."""
+        for group in self.param_groups:
+            config = self._config(group)
+            missing = [p for p in group["params"] if not self.state.get(p)]
+            if missing and config.buffer_names:
+                buffers = config.tx.init([p.data for p in missing]).buffers
+                for i, p in enumerate(missing):
+                    self.state[p].update((name, getattr(buffers, name)[i]) for name in config.buffer_names)
+
     def _step(self, closure=None):
         loss = None
         if closure is not None:

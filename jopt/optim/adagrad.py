@@ -1,0 +1,39 @@
+"""``jopt.optim.Adagrad``: torch's ``torch.optim.Adagrad`` running :func:`jopt.adagrad`."""
+
+import jopt
+import jopt.core.adagrad
+from jopt.optim.optimizer import Optimizer
+
+
+class Adagrad(Optimizer):
+    __doc__ = jopt.core.adagrad.__doc__
+    functional = staticmethod(jopt.adagrad)
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lr_decay=0,
+        weight_decay=0,
+        initial_accumulator_value=0,
+        eps=1e-10,
+        foreach=None,
+        *,
+        maximize=False,
+        differentiable=False,
+        fused=None,
+    ):
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            eps=eps,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        super().__init__(params, defaults)
+
+        self._init_state()  # torch creates Adagrad's state in the constructor
