@@ -215,6 +215,7 @@ class Optimizer:
         self._step_fns: dict = {}
         self.trace_count = 0  # how many times step() has been traced (compiled); for tests and benchmarks
         self._functional_args = frozenset(inspect.signature(type(self).functional).parameters)
+        self._hyper_names: frozenset | None = None  # the functional's hyperparameters, known once one is built
         if not any(v is required for v in defaults.values()):
             self._config(defaults)  # validates the defaults with the functional factory's ValueErrors
 
@@ -406,13 +407,20 @@ class Optimizer:
     # -- the step --
 
     def _config(self, group) -> _Config:
-        """The functional transformation for a group's options, cached by structure."""
+        """The functional transformation for a group's options, cached by structure: of its
+        hyperparameters only whether they are zero, of every other option (``nesterov``, Muon's
+        ``ns_steps``...) the value itself, since it is compiled into the program."""
         options = {k: v for k, v in group.items() if k in self._functional_args}
-        key = tuple(sorted((k, _structure(v)) for k, v in options.items()))
-        config = self._configs.get(key)
-        if config is None:
-            config = self._configs[key] = _Config(type(self).functional(**options))
-        return config
+        config = None
+        if self._hyper_names is None:
+            config = _Config(type(self).functional(**options))
+            self._hyper_names = frozenset(config.hyper_type._fields)
+        key = tuple(
+            sorted((k, _structure(v) if k in self._hyper_names else _static(v)) for k, v in options.items())
+        )
+        if key not in self._configs:
+            self._configs[key] = config or _Config(type(self).functional(**options))
+        return self._configs[key]
 
     def _step(self, closure=None):
         loss = None
@@ -477,6 +485,15 @@ def _structure(value):
     if callable(value):
         return value
     return bool(np.asarray(value) != 0)
+
+
+def _static(value):
+    """An option compiled into the program, as a cache key."""
+    if isinstance(value, (tuple, list)):
+        return tuple(_static(v) for v in value)
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return np.asarray(value).item()
+    return value
 
 
 def _hyper_arg(value):
