@@ -9,6 +9,8 @@
 from jopt import schedules
 from jopt.core.adam import adam, adamw
 from jopt.core.base import OptState, apply_updates, set_hyperparams
+from jopt.core.lbfgs import lbfgs
+from jopt.core.muon import muon
 from jopt.core.rmsprop import rmsprop
 from jopt.core.sgd import sgd
 
@@ -19,6 +21,8 @@ __all__ = [
     "adam",
     "adamw",
     "apply_updates",
+    "lbfgs",
+    "muon",
     "rmsprop",
     "schedules",
     "set_hyperparams",

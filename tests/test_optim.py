@@ -232,6 +232,11 @@ BAD_HYPERPARAMS = [
     ("RMSprop", dict(eps=-0.1)),
     ("RMSprop", dict(momentum=-0.1)),
     ("RMSprop", dict(weight_decay=-0.1)),
+    ("Muon", dict(lr=-0.1)),
+    ("Muon", dict(momentum=-0.1)),
+    ("Muon", dict(weight_decay=-0.1)),
+    ("Muon", dict(adjust_lr_fn="sqrt")),
+    ("LBFGS", dict(lr=-0.1)),
 ]
 
 

@@ -3,6 +3,8 @@ and ``loss.backward()`` with ``loss = jopt.optim.backward(loss_fn, params, ...)`
 
 from jopt.optim import lr_scheduler
 from jopt.optim.adam import Adam, AdamW
+from jopt.optim.lbfgs import LBFGS
+from jopt.optim.muon import Muon
 from jopt.optim.optimizer import (
     Optimizer,
     Parameter,
@@ -20,6 +22,8 @@ __all__ = [
     "SGD",
     "Adam",
     "AdamW",
+    "LBFGS",
+    "Muon",
     "Optimizer",
     "Parameter",
     "RMSprop",

@@ -398,11 +398,15 @@ class Optimizer:
                 new_state[key] = saved_state
                 continue
             param = id_map[key]
-            new_state[param] = _import_state(key, param, saved_state, self._config(group_of[id(param)]))
+            new_state[param] = self._import_state(key, param, saved_state, self._config(group_of[id(param)]))
         self.state = new_state
         self.param_groups = new_groups
         for hook in self._optimizer_load_state_dict_post_hooks.values():
             hook(self)
+
+    def _import_state(self, index, param: Parameter, saved: dict, config: _Config) -> dict:
+        """One parameter's saved state, converted and checked (ValueError on any mismatch)."""
+        return _import_state(index, param, saved, config)
 
     # -- the step --
 
@@ -504,6 +508,10 @@ def _hyper_arg(value):
 
 
 def _export_buffer(name, value):
+    if isinstance(value, (list, tuple)):  # LBFGS keeps lists of tensors
+        return [_export_buffer(name, v) for v in value]
+    if value is None or isinstance(value, (int, float)):  # and Python numbers
+        return value
     if name == _STEP:
         return jnp.asarray(value, jnp.float32)  # torch keeps 'step' as a float32 scalar
     return jnp.array(value, copy=True)
@@ -541,6 +549,10 @@ def to_torch(state_dict: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     def tensor(name, value):
+        if isinstance(value, (list, tuple)):
+            return [tensor(name, v) for v in value]
+        if value is None or isinstance(value, (int, float)):
+            return value
         array = np.asarray(value)
         if array.dtype == jnp.bfloat16:
             return torch.from_numpy(array.astype(np.float32)).to(torch.bfloat16)
@@ -550,7 +562,7 @@ def to_torch(state_dict: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "state": {
-            i: {k: tensor(k, v) if v is not None else None for k, v in s.items()}
+            i: {k: tensor(k, v) for k, v in s.items()}
             for i, s in state_dict["state"].items()
         },
         "param_groups": copy.deepcopy(state_dict["param_groups"]),
