@@ -12,6 +12,8 @@ from jopt.core.adagrad import adagrad
 from jopt.core.adam import adam, adamw
 from jopt.core.adamax import adamax
 from jopt.core.base import OptState, apply_updates, set_hyperparams
+from jopt.core.lbfgs import lbfgs
+from jopt.core.muon import muon
 from jopt.core.nadam import nadam
 from jopt.core.radam import radam
 from jopt.core.rmsprop import rmsprop
@@ -20,14 +22,16 @@ from jopt.core.sgd import sgd
 __version__ = "0.1.0"
 
 __all__ = [
-    "OptState",
     "adadelta",
     "adagrad",
     "adam",
     "adamax",
     "adamw",
     "apply_updates",
+    "lbfgs",
+    "muon",
     "nadam",
+    "OptState",
     "radam",
     "rmsprop",
     "schedules",

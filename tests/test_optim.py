@@ -252,6 +252,11 @@ BAD_HYPERPARAMS = [
     ("NAdam", dict(betas=(-0.1, 0.9))),
     ("RAdam", dict(weight_decay=-0.1)),
     ("RAdam", dict(betas=(0.9, 1.0))),
+    ("Muon", dict(lr=-0.1)),
+    ("Muon", dict(momentum=-0.1)),
+    ("Muon", dict(weight_decay=-0.1)),
+    ("Muon", dict(adjust_lr_fn="sqrt")),
+    ("LBFGS", dict(lr=-0.1)),
 ]
 
 

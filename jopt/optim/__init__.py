@@ -7,6 +7,8 @@ from jopt.optim.adagrad import Adagrad
 from jopt.optim.adam import Adam, AdamW
 from jopt.optim.adamax import Adamax
 from jopt.optim.clip_grad import clip_grad_norm_, clip_grad_value_
+from jopt.optim.lbfgs import LBFGS
+from jopt.optim.muon import Muon
 from jopt.optim.nadam import NAdam
 from jopt.optim.optimizer import (
     Optimizer,
@@ -23,25 +25,27 @@ from jopt.optim.rmsprop import RMSprop
 from jopt.optim.sgd import SGD
 
 __all__ = [
-    "SGD",
     "Adadelta",
     "Adagrad",
     "Adam",
     "Adamax",
     "AdamW",
+    "backward",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "LBFGS",
+    "lr_scheduler",
+    "Muon",
     "NAdam",
     "Optimizer",
     "Parameter",
     "RAdam",
-    "RMSprop",
-    "RemovableHandle",
-    "backward",
-    "clip_grad_norm_",
-    "clip_grad_value_",
-    "lr_scheduler",
-    "swa_utils",
     "register_optimizer_step_post_hook",
     "register_optimizer_step_pre_hook",
+    "RemovableHandle",
     "required",
+    "RMSprop",
+    "SGD",
+    "swa_utils",
     "to_torch",
 ]

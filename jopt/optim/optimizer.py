@@ -215,6 +215,7 @@ class Optimizer:
         self._step_fns: dict = {}
         self.trace_count = 0  # how many times step() has been traced (compiled); for tests and benchmarks
         self._functional_args = frozenset(inspect.signature(type(self).functional).parameters)
+        self._hyper_names: frozenset | None = None  # the functional's hyperparameters, known once one is built
         if not any(v is required for v in defaults.values()):
             self._config(defaults)  # validates the defaults with the functional factory's ValueErrors
 
@@ -397,22 +398,33 @@ class Optimizer:
                 new_state[key] = saved_state
                 continue
             param = id_map[key]
-            new_state[param] = _import_state(key, param, saved_state, self._config(group_of[id(param)]))
+            new_state[param] = self._import_state(key, param, saved_state, self._config(group_of[id(param)]))
         self.state = new_state
         self.param_groups = new_groups
         for hook in self._optimizer_load_state_dict_post_hooks.values():
             hook(self)
 
+    def _import_state(self, index, param: Parameter, saved: dict, config: _Config) -> dict:
+        """One parameter's saved state, converted and checked (ValueError on any mismatch)."""
+        return _import_state(index, param, saved, config)
+
     # -- the step --
 
     def _config(self, group) -> _Config:
-        """The functional transformation for a group's options, cached by structure."""
+        """The functional transformation for a group's options, cached by structure: of its
+        hyperparameters only whether they are zero, of every other option (``nesterov``, Muon's
+        ``ns_steps``...) the value itself, since it is compiled into the program."""
         options = {k: v for k, v in group.items() if k in self._functional_args}
-        key = tuple(sorted((k, _structure(v)) for k, v in options.items()))
-        config = self._configs.get(key)
-        if config is None:
-            config = self._configs[key] = _Config(type(self).functional(**options))
-        return config
+        config = None
+        if self._hyper_names is None:
+            config = _Config(type(self).functional(**options))
+            self._hyper_names = frozenset(config.hyper_type._fields)
+        key = tuple(
+            sorted((k, _structure(v) if k in self._hyper_names else _static(v)) for k, v in options.items())
+        )
+        if key not in self._configs:
+            self._configs[key] = config or _Config(type(self).functional(**options))
+        return self._configs[key]
 
     def _init_state(self) -> None:
         """Create the state of every parameter now (torch's Adagrad does so in its constructor)."""
@@ -489,6 +501,15 @@ def _structure(value):
     return bool(np.asarray(value) != 0)
 
 
+def _static(value):
+    """An option compiled into the program, as a cache key."""
+    if isinstance(value, (tuple, list)):
+        return tuple(_static(v) for v in value)
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return np.asarray(value).item()
+    return value
+
+
 def _hyper_arg(value):
     """A group value as a jit argument that never retraces when it changes."""
     if isinstance(value, (tuple, list)):
@@ -497,6 +518,10 @@ def _hyper_arg(value):
 
 
 def _export_buffer(name, value):
+    if isinstance(value, (list, tuple)):  # LBFGS keeps lists of tensors
+        return [_export_buffer(name, v) for v in value]
+    if value is None or isinstance(value, (int, float)):  # and Python numbers
+        return value
     if name == _STEP:
         return jnp.asarray(value, jnp.float32)  # torch keeps 'step' as a float32 scalar
     return jnp.array(value, copy=True)
@@ -534,6 +559,10 @@ def to_torch(state_dict: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     def tensor(name, value):
+        if isinstance(value, (list, tuple)):
+            return [tensor(name, v) for v in value]
+        if value is None or isinstance(value, (int, float)):
+            return value
         array = np.asarray(value)
         if array.dtype == jnp.bfloat16:
             return torch.from_numpy(array.astype(np.float32)).to(torch.bfloat16)
@@ -543,7 +572,7 @@ def to_torch(state_dict: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "state": {
-            i: {k: tensor(k, v) if v is not None else None for k, v in s.items()}
+            i: {k: tensor(k, v) for k, v in s.items()}
             for i, s in state_dict["state"].items()
         },
         "param_groups": copy.deepcopy(state_dict["param_groups"]),
