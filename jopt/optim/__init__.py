@@ -15,9 +15,11 @@ from jopt.optim.optimizer import (
 )
 from jopt.optim.rmsprop import RMSprop
 from jopt.optim.sgd import SGD
+from jopt.optim.zero import ZeroRedundancyOptimizer
 
 __all__ = [
     "SGD",
+    "ZeroRedundancyOptimizer",
     "Adam",
     "AdamW",
     "Optimizer",

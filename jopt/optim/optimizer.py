@@ -411,8 +411,16 @@ class Optimizer:
         key = tuple(sorted((k, _structure(v)) for k, v in options.items()))
         config = self._configs.get(key)
         if config is None:
-            config = self._configs[key] = _Config(type(self).functional(**options))
+            config = self._configs[key] = _Config(self._transformation(options))
         return config
+
+    def _transformation(self, options: dict[str, Any]):
+        """The functional transformation for a group's options (the factory's arguments).
+
+        The one place a subclass may wrap it, e.g. to place its state on a device mesh
+        (:class:`jopt.optim.ZeroRedundancyOptimizer`); it must keep the state's type.
+        """
+        return type(self).functional(**options)
 
     def _step(self, closure=None):
         loss = None
