@@ -299,6 +299,86 @@ def check_zero1_layer(name, dtype_name):
         ropt.load_state_dict(sd)  # a ZeRO state_dict is an ordinary one
 
 
+# --- 4. checkpoints of sharded arrays ------------------------------------------------------------
+
+
+def check_checkpoint_functional():
+    import jopt
+    import jopt.checkpoint as ckpt
+
+    mesh = mesh_of("2d")
+    leaves = LEAVES["2d"]
+    shapes = {k: s for k, (s, _) in leaves.items()}
+    shardings = {k: NamedSharding(mesh, spec) for k, (_, spec) in leaves.items()}
+    rng = np.random.default_rng(4)
+    params0 = random_tree(rng, shapes, np.float32)
+    grads = [{k: jax.device_put(v, shardings[k]) for k, v in random_tree(rng, shapes, np.float32).items()} for _ in range(8)]
+    tx = jopt.adam(lr=0.01, amsgrad=True)
+    put = lambda tree: {k: jax.device_put(v, shardings[k]) for k, v in tree.items()}  # noqa: E731
+    with jax.set_mesh(mesh), tempfile.TemporaryDirectory() as tmp:
+        params, state, fn = run_functional(tx, put(params0), grads[:4])
+        ckpt.save(os.path.join(tmp, "ck"), {"params": params, "opt": state})
+        expected = []
+        for g in grads[4:]:
+            params, state = fn(g, state, params)
+            expected.append(jax.tree.map(np.asarray, (params, state)))  # the arrays get donated
+        like = {"params": put(params0), "opt": tx.init(put(params0))}
+        restored = ckpt.restore(os.path.join(tmp, "ck"), like)
+        for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(like)):
+            same_sharding(a, b, "restored leaf")
+        params, state = restored["params"], restored["opt"]
+        for g, want in zip(grads[4:], expected):
+            params, state = fn(g, state, params)
+            for a, b, c in zip(jax.tree.leaves((params, state)), jax.tree.leaves(want), jax.tree.leaves((like["params"], like["opt"]))):
+                np.testing.assert_array_equal(np.asarray(a), b)
+                same_sharding(a, c, "resumed leaf")
+
+
+def check_checkpoint_zero1_layer():
+    import jopt.checkpoint as ckpt
+    import jopt.optim as jo
+    from jopt.sharding import zero1_sharding
+
+    mesh = mesh_of("1d")
+    rep = NamedSharding(mesh, P())
+
+    def build(seed):
+        values = random_tree(np.random.default_rng(seed), ZERO_SHAPES, np.float32)
+        ps = [jo.Parameter(jax.device_put(v, rep)) for v in values.values()]
+        opt = jo.ZeroRedundancyOptimizer(ps, jo.Adam, mesh=mesh, axis_name="d", lr=0.01, weight_decay=0.1)
+        return ps, opt, jo.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    def step(ps, opt, sched, i):
+        rng = np.random.default_rng(100 + i)
+        for p in ps:
+            p.grad = jax.device_put(rng.standard_normal(p.shape).astype(np.float32), rep)
+        opt.step()
+        sched.step()
+
+    ps, opt, sched = build(5)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(3):
+            step(ps, opt, sched, i)
+        ckpt.save_optimizer(os.path.join(tmp, "ck"), opt, sched)
+        expected = []
+        for i in range(3, 7):
+            step(ps, opt, sched, i)
+            expected.append([np.asarray(p.data) for p in ps])
+        qs, resumed, rsched = build(6)
+        ckpt.restore_optimizer(os.path.join(tmp, "ck"), resumed, rsched)
+        for q in qs:
+            replicated(q.data, "restored param")
+            for key, buf in resumed.state[q].items():
+                want = zero1_sharding(buf.shape, mesh, "d")
+                if not buf.sharding.is_equivalent_to(want, buf.ndim):
+                    raise AssertionError(f"restored state {key}: {buf.sharding} != {want}")
+        for i, want in zip(range(3, 7), expected):
+            step(qs, resumed, rsched, i)
+            for q, w in zip(qs, want):
+                np.testing.assert_array_equal(np.asarray(q.data), w)
+        assert resumed.trace_count == 1, resumed.trace_count
+
+
 # Every optimizer on both meshes (f32 on the 1-D one, f64 on the 2-D one) and in the layer; the
 # rest once each, to keep the subprocess short (compiles dominate its time).
 CASES = {}
@@ -312,6 +392,8 @@ CASES["layer-adam-1d-f64"] = (check_layer, ("adam", "1d", "f64"))
 CASES["zero1-adam-2d-f64"] = (check_zero1, ("adam", "2d", "x", "f64"))
 CASES["zero1-layer-adam-f32"] = (check_zero1_layer, ("adam", "f32"))
 CASES["zero1-layer-rmsprop-f64"] = (check_zero1_layer, ("rmsprop", "f64"))
+CASES["checkpoint-functional-sharded"] = (check_checkpoint_functional, ())
+CASES["checkpoint-zero1-layer"] = (check_checkpoint_zero1_layer, ())
 
 
 def main(names):
