@@ -63,6 +63,12 @@ def collectives(compiled_text):
     return [c for c in COLLECTIVES if c in compiled_text]
 
 
+def settle(tree):
+    """Wait for a step: with several steps in flight, the simulated devices' in-process
+    collectives can deadlock on a host with few cores (seen with ZeRO-1's all-gathers)."""
+    jax.block_until_ready(tree)
+
+
 def random_tree(rng, shapes, dtype, scale=1.0):
     return {k: (rng.standard_normal(s) * scale).astype(dtype) for k, s in shapes.items()}
 
@@ -93,6 +99,7 @@ def run_functional(tx, params, grads_list, jit=True):
     fn = jax.jit(step, donate_argnums=(1, 2)) if jit else step
     for grads in grads_list:
         params, state = fn(grads, state, params)
+        settle(params)
     return params, state, fn
 
 
@@ -203,6 +210,7 @@ def check_layer(name, mesh_name, dtype_name):
                 for opt in (jopt_opt, torch_opt):
                     opt.param_groups[0]["lr"] *= 0.5
             jopt_opt.step()
+            settle([p.data for p in jp.values()])
             torch_opt.step()
         for k in keys:
             p = jp[k]
@@ -286,6 +294,7 @@ def check_zero1_layer(name, dtype_name):
                 g = rng.standard_normal(z.shape).astype(dtype)
                 z.grad, r.grad = jax.device_put(g, rep), jnp.asarray(g)
             zopt.step()
+            settle([p.data for p in zp])
             ropt.step()
         assert zopt.trace_count == 1, zopt.trace_count
         for k, z, r in zip(keys, zp, rp):
@@ -321,6 +330,7 @@ def check_checkpoint_functional():
         expected = []
         for g in grads[4:]:
             params, state = fn(g, state, params)
+            settle(params)
             expected.append(jax.tree.map(np.asarray, (params, state)))  # the arrays get donated
         like = {"params": put(params0), "opt": tx.init(put(params0))}
         restored = ckpt.restore(os.path.join(tmp, "ck"), like)
@@ -353,6 +363,7 @@ def check_checkpoint_zero1_layer():
         for p in ps:
             p.grad = jax.device_put(rng.standard_normal(p.shape).astype(np.float32), rep)
         opt.step()
+        settle([p.data for p in ps])
         sched.step()
 
     ps, opt, sched = build(5)
