@@ -3,6 +3,7 @@
 * ``jopt.<name>(...)``: the functional core, one optax ``GradientTransformationExtraArgs`` per
   torch optimizer (``jopt.adam``, ``jopt.sgd``...), torch's argument names and defaults.
 * ``jopt.schedules``: every ``torch.optim.lr_scheduler`` as a pure function of the step count.
+* ``jopt.zero1(tx, mesh, axis_name)``: ZeRO-1, optimizer state sharded along a mesh axis.
 * ``jopt.optim``: the torch-style layer (``Optimizer``, ``param_groups``, ``state_dict``...).
 """
 
@@ -18,6 +19,7 @@ from jopt.core.nadam import nadam
 from jopt.core.radam import radam
 from jopt.core.rmsprop import rmsprop
 from jopt.core.sgd import sgd
+from jopt.sharding import zero1
 
 __version__ = "0.1.0"
 
@@ -37,4 +39,5 @@ __all__ = [
     "schedules",
     "set_hyperparams",
     "sgd",
+    "zero1",
 ]

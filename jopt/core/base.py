@@ -134,6 +134,24 @@ def _field_leaves(buffers, treedef):
     return [None if f is None else treedef.flatten_up_to(f) for f in buffers]
 
 
+def _place_like(tree, param):
+    """Place the state of a sharded parameter (eager ``init`` only; under ``jit`` XLA places it).
+
+    For a ``param`` with a ``NamedSharding``, arrays shaped like it take its sharding and the
+    others (``step``, hyperparameters, other shapes) are replicated over its mesh. Anything else
+    (numpy input, tracers, single-device arrays) leaves ``tree`` as it is.
+    """
+    if not isinstance(param, jax.Array) or isinstance(param, jax.core.Tracer):
+        return tree
+    sharding = param.sharding
+    if not isinstance(sharding, jax.sharding.NamedSharding):
+        return tree
+    replicated = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec())
+    return jax.tree.map(
+        lambda x: jax.device_put(x, sharding if x.shape == param.shape else replicated), tree
+    )
+
+
 # --- the transformation ---------------------------------------------------------------------
 
 
@@ -151,7 +169,6 @@ def transformation(
         real view for complex, float32 for half precision).
       rule: ``(hyper, count, param, grad, buffers) -> (update, new_buffers)``, see module doc.
     """
-    zero = jnp.zeros((), jnp.int32)
     template = init_buffers(jnp.zeros((), jnp.float32))
 
     def init_leaf(param):
@@ -169,8 +186,10 @@ def transformation(
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params)
-        per_leaf = [init_leaf(p) for p in leaves]
-        return OptState(zero, _hyper_values(hyperparams, zero), _transpose(per_leaf, treedef, template))
+        per_leaf = [_place_like(init_leaf(p), p) for p in leaves]
+        count = jnp.zeros((), jnp.int32)  # a fresh one each time: a donated state deletes it
+        scalars = _place_like((count, _hyper_values(hyperparams, count)), leaves[0] if leaves else None)
+        return OptState(*scalars, _transpose(per_leaf, treedef, template))
 
     def update(grads, state, params=None, **extra_args):
         del extra_args

@@ -23,6 +23,7 @@ from jopt.optim.optimizer import (
 from jopt.optim.radam import RAdam
 from jopt.optim.rmsprop import RMSprop
 from jopt.optim.sgd import SGD
+from jopt.optim.zero import ZeroRedundancyOptimizer
 
 __all__ = [
     "Adadelta",
@@ -48,4 +49,5 @@ __all__ = [
     "SGD",
     "swa_utils",
     "to_torch",
+    "ZeroRedundancyOptimizer",
 ]

@@ -417,13 +417,13 @@ class Optimizer:
         options = {k: v for k, v in group.items() if k in self._functional_args}
         config = None
         if self._hyper_names is None:
-            config = _Config(type(self).functional(**options))
+            config = _Config(self._transformation(options))
             self._hyper_names = frozenset(config.hyper_type._fields)
         key = tuple(
             sorted((k, _structure(v) if k in self._hyper_names else _static(v)) for k, v in options.items())
         )
         if key not in self._configs:
-            self._configs[key] = config or _Config(type(self).functional(**options))
+            self._configs[key] = config or _Config(self._transformation(options))
         return self._configs[key]
 
     def _init_state(self) -> None:
@@ -435,6 +435,14 @@ class Optimizer:
                 buffers = config.tx.init([p.data for p in missing]).buffers
                 for i, p in enumerate(missing):
                     self.state[p].update((name, getattr(buffers, name)[i]) for name in config.buffer_names)
+
+    def _transformation(self, options: dict[str, Any]):
+        """The functional transformation for a group's options (the factory's arguments).
+
+        The one place a subclass may wrap it, e.g. to place its state on a device mesh
+        (:class:`jopt.optim.ZeroRedundancyOptimizer`); it must keep the state's type.
+        """
+        return type(self).functional(**options)
 
     def _step(self, closure=None):
         loss = None
