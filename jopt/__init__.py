@@ -7,20 +7,28 @@
 """
 
 from jopt import schedules
+from jopt.core.adafactor import adafactor
 from jopt.core.adam import adam, adamw
+from jopt.core.asgd import asgd
 from jopt.core.base import OptState, apply_updates, set_hyperparams
 from jopt.core.rmsprop import rmsprop
+from jopt.core.rprop import rprop
 from jopt.core.sgd import sgd
+from jopt.core.sparse_adam import sparse_adam
 
 __version__ = "0.1.0"
 
 __all__ = [
     "OptState",
+    "adafactor",
     "adam",
     "adamw",
     "apply_updates",
+    "asgd",
     "rmsprop",
+    "rprop",
     "schedules",
     "set_hyperparams",
     "sgd",
+    "sparse_adam",
 ]
