@@ -9,35 +9,43 @@
 
 from jopt import schedules
 from jopt.core.adadelta import adadelta
+from jopt.core.adafactor import adafactor
 from jopt.core.adagrad import adagrad
 from jopt.core.adam import adam, adamw
 from jopt.core.adamax import adamax
+from jopt.core.asgd import asgd
 from jopt.core.base import OptState, apply_updates, set_hyperparams
 from jopt.core.lbfgs import lbfgs
 from jopt.core.muon import muon
 from jopt.core.nadam import nadam
 from jopt.core.radam import radam
 from jopt.core.rmsprop import rmsprop
+from jopt.core.rprop import rprop
 from jopt.core.sgd import sgd
+from jopt.core.sparse_adam import sparse_adam
 from jopt.sharding import zero1
 
 __version__ = "0.1.0"
 
 __all__ = [
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",
     "adamw",
     "apply_updates",
+    "asgd",
     "lbfgs",
     "muon",
     "nadam",
     "OptState",
     "radam",
     "rmsprop",
+    "rprop",
     "schedules",
     "set_hyperparams",
     "sgd",
+    "sparse_adam",
     "zero1",
 ]

@@ -39,6 +39,14 @@ class Spec:
     valid: Callable[[dict], bool] = lambda cfg: True
     torch_extra: dict[str, Any] = field(default_factory=lambda: {"foreach": False})
     complex_ok: bool = True
+    # Hooks for optimizers that need more than the defaults (None / identity / () otherwise):
+    # a change of each gradient leaf, given to both sides (SparseAdam: zero out entries);
+    grad_transform: Callable[[np.random.Generator, np.ndarray], np.ndarray] | None = None
+    # the gradient as torch's optimizer takes it (SparseAdam: ``t.to_sparse()``);
+    torch_grad: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
+    # buffers compared with torch's state at every check, for those the params do not show
+    # (ASGD's averaged parameters ``ax``).
+    check_state: tuple[str, ...] = ()
 
     def configs(self) -> list[dict]:
         keys = list(self.grid)
@@ -96,6 +104,7 @@ def run_functional(spec: Spec, config: dict, dtype, *, jit: bool, steps: int = 1
         leaves0 = jax.tree.leaves(params0)
         t_params = [torch.tensor(x, requires_grad=True) for x in leaves0]
         t_opt = spec.torch_cls(t_params, **config, **spec.torch_extra)
+
         def step_fn(grads, state, params):
             updates, state = tx.update(grads, state, params)
             return jopt.apply_updates(params, updates), state
@@ -103,12 +112,18 @@ def run_functional(spec: Spec, config: dict, dtype, *, jit: bool, steps: int = 1
         step_fn = jax.jit(step_fn) if jit else step_fn
         for step in range(1, steps + 1):
             grads = random_tree(rng, dtype, GRAD_SCALE)
+            if spec.grad_transform is not None:
+                grads = jax.tree.map(lambda g: spec.grad_transform(rng, g), grads)
             params, state = step_fn(jax.tree.map(jnp.asarray, grads), state, params)
             for t, g in zip(t_params, jax.tree.leaves(grads)):
-                t.grad = torch.tensor(g)
+                t.grad = spec.torch_grad(torch.tensor(g))
             t_opt.step()
             if step % check_every == 0 or step == steps:
+                what = f"{spec.name} {config} step {step}"
                 for a, t in zip(jax.tree.leaves(params), t_params):
                     assert a.dtype == np.dtype(dtype), (a.dtype, dtype)
-                    assert_close(a, t.detach().numpy(), dtype, f"{spec.name} {config} step {step}")
+                    assert_close(a, t.detach().numpy(), dtype, what)
+                for name in spec.check_state:
+                    for a, t in zip(jax.tree.leaves(getattr(state.buffers, name)), t_params):
+                        assert_close(a, t_opt.state[t][name].numpy(), dtype, f"{what} state {name!r}")
     return params

@@ -1,5 +1,6 @@
 """What the parity suite sweeps: one Spec per optimizer (see parity.py)."""
 
+import numpy as np
 import torch
 
 import jopt
@@ -107,6 +108,82 @@ SPECS += [
         valid=lambda c: c["weight_decay"] or not c["decoupled_weight_decay"],
         # beta2 = 0.9 crosses into the rectified branch after 6 steps, 0.999 after 5.
         vary=dict(lr=[0.01, 0.003], betas=[(0.9, 0.999), (0.5, 0.9), (0.9, 0.99)]),
+    ),
+]
+
+
+def _sparse_grad(rng, g):
+    """Embedding-like gradients for SparseAdam: whole rows absent, single entries absent, and now
+    and then no entry at all (torch then skips the tensor but still counts the step)."""
+    if rng.random() < 0.1:
+        return np.zeros_like(g)
+    rows = rng.random(g.shape[:1] + (1,) * (g.ndim - 1)) < 0.4
+    entries = rng.random(g.shape) < 0.2
+    return np.where(rows | entries, 0, g).astype(g.dtype)
+
+
+SPECS += [
+    Spec(
+        "asgd",
+        jopt.asgd,
+        torch.optim.ASGD,
+        jopt.optim.ASGD,
+        grid=dict(
+            lr=[0.01],
+            lambd=[1e-4, 0.05],
+            alpha=[0.75],
+            t0=[1e6, 20.0],
+            weight_decay=[0.0, 0.1],
+            maximize=[False, True],
+        ),
+        # No option here changes the code path but maximize: 4 configurations cover every value.
+        valid=lambda c: (c["weight_decay"] > 0) == (c["lambd"] > 1e-3) and c["maximize"] == (c["t0"] < 100),
+        check_state=("ax", "eta", "mu"),
+    ),
+    Spec(
+        "rprop",
+        jopt.rprop,
+        torch.optim.Rprop,
+        jopt.optim.Rprop,
+        grid=dict(
+            lr=[0.01],
+            etas=[(0.5, 1.2), (0.3, 1.5)],
+            step_sizes=[(1e-6, 50), (1e-3, 0.05)],
+            maximize=[False, True],
+        ),
+        valid=lambda c: c["maximize"] == (c["etas"] != (0.5, 1.2)),  # 4 configurations cover every value
+    ),
+    Spec(
+        "sparse_adam",
+        jopt.sparse_adam,
+        torch.optim.SparseAdam,
+        jopt.optim.SparseAdam,
+        grid=dict(lr=[0.01], betas=[(0.9, 0.999), (0.5, 0.9)], maximize=[False, True]),
+        torch_extra={},
+        complex_ok=False,
+        grad_transform=_sparse_grad,
+        torch_grad=lambda t: t.to_sparse(),
+    ),
+    Spec(
+        "adafactor",
+        jopt.adafactor,
+        torch.optim.Adafactor,
+        jopt.optim.Adafactor,
+        grid=dict(
+            lr=[0.01, 0.5],
+            beta2_decay=[-0.8, -0.5],
+            eps=[(None, 1e-3), (1e-2, 1.0)],
+            d=[1.0, 3.0],
+            weight_decay=[0.0, 0.1],
+            maximize=[False, True],
+        ),
+        # The paths are maximize, eps1 None or given, and the tensor's rank (every config has
+        # matrices, a vector and a 3-d tensor); the numeric options are paired to keep 4 configs:
+        # lr=0.5 switches rho_t from 1/sqrt(t) to lr, eps=(1e-2, 1.0) clamps the small-gradient
+        # leaf's variance and makes eps2 win in alpha, d=1 and d=3 clip on and off.
+        valid=lambda c: (c["lr"] == 0.5) == (c["beta2_decay"] == -0.5) == (c["d"] == 3.0) == (c["weight_decay"] > 0)
+        and c["maximize"] == (c["eps"][0] is not None),
+        complex_ok=False,
     ),
 ]
 

@@ -24,6 +24,11 @@ LAYER_CONFIGS = {
     "adamax": [dict(lr=0.01, weight_decay=0.1, maximize=True)],
     "nadam": [dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)],
     "radam": [dict(lr=0.01, weight_decay=0.1, betas=(0.9, 0.99))],
+    "asgd": [dict(lr=0.01, lambd=0.05, t0=5.0, weight_decay=0.1, maximize=True)],
+    "rprop": [dict(lr=0.01, etas=(0.3, 1.5), step_sizes=(1e-4, 0.1), maximize=True)],
+    "sparse_adam": [dict(lr=0.01, betas=(0.5, 0.9), maximize=True)],
+    # eps1 None (torch's default, a None inside a group value) and given take different paths.
+    "adafactor": [dict(lr=0.05, weight_decay=0.1, d=2.0), dict(lr=0.01, eps=(1e-2, 1.0), maximize=True)],
 }
 LAYER_CASES = [(s, c) for s in SPECS for c in LAYER_CONFIGS.get(s.name, [])]
 IDS = [f"{s.name}-{i}" for s in SPECS for i, _ in enumerate(LAYER_CONFIGS.get(s.name, []))]
@@ -52,8 +57,10 @@ class Pair:
     def step(self, skip=()):
         for i, (j, t) in enumerate(zip(self.jp, self.tp)):
             g = self.rng.standard_normal(t.shape).astype(self.dtype)
+            if self.spec.grad_transform is not None:
+                g = self.spec.grad_transform(self.rng, g)
             j.grad = None if i in skip else jnp.asarray(g)
-            t.grad = None if i in skip else torch.tensor(g)
+            t.grad = None if i in skip else self.spec.torch_grad(torch.tensor(g))
         self.jopt.step()
         self.torch.step()
 
@@ -61,6 +68,8 @@ class Pair:
         for j, t in zip(self.jp, self.tp):
             assert j.data.dtype == np.dtype(self.dtype)
             assert_close(j.data, t.detach().numpy(), self.dtype, what)
+            for name in self.spec.check_state:
+                assert_close(self.jopt.state[j][name], self.torch.state[t][name].numpy(), self.dtype, f"{what} {name}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -257,6 +266,22 @@ BAD_HYPERPARAMS = [
     ("Muon", dict(weight_decay=-0.1)),
     ("Muon", dict(adjust_lr_fn="sqrt")),
     ("LBFGS", dict(lr=-0.1)),
+    ("ASGD", dict(lr=-0.1)),
+    ("ASGD", dict(weight_decay=-0.1)),
+    ("Rprop", dict(lr=-0.1)),
+    ("Rprop", dict(etas=(1.2, 1.5))),
+    ("Rprop", dict(etas=(0.5, 0.9))),
+    ("Rprop", dict(etas=(0.0, 1.2))),
+    ("SparseAdam", dict(lr=0.0)),
+    ("SparseAdam", dict(eps=0.0)),
+    ("SparseAdam", dict(betas=(1.0, 0.999))),
+    ("SparseAdam", dict(betas=(0.9, -0.1))),
+    ("Adafactor", dict(lr=-0.1)),
+    ("Adafactor", dict(beta2_decay=0.5)),
+    ("Adafactor", dict(eps=(-1.0, 1e-3))),
+    ("Adafactor", dict(eps=(None, -1e-3))),
+    ("Adafactor", dict(d=0.5)),
+    ("Adafactor", dict(weight_decay=-0.1)),
 ]
 
 

@@ -159,17 +159,26 @@ def transformation(
     hyperparams: NamedTuple,
     init_buffers: Callable[[jax.Array], NamedTuple],
     rule: Callable,
+    *,
+    buffer_fields: tuple[str, ...] | None = None,
 ) -> optax.GradientTransformationExtraArgs:
     """Build an optax transformation from a per-tensor update rule.
 
     Args:
       hyperparams: NamedTuple of numbers, scalar arrays or schedules (tuples of them allowed,
-        as torch's ``betas``).
+        as torch's ``betas``; ``None`` entries allowed, as Adafactor's ``eps=(None, 1e-3)``).
       init_buffers: ``param -> NamedTuple`` of this tensor's initial state (in compute form:
         real view for complex, float32 for half precision).
       rule: ``(hyper, count, param, grad, buffers) -> (update, new_buffers)``, see module doc.
+      buffer_fields: the buffers this configuration keeps, for optimizers where a buffer exists
+        for some tensors only (Adafactor's ``row_var`` for tensors of 2+ dims, ``variance`` for
+        the others): ``init_buffers`` and ``rule`` give ``None`` for a buffer a tensor lacks, and
+        the state holds ``None`` at that tensor's place. By default the kept buffers are those
+        ``init_buffers`` gives a scalar tensor.
     """
     template = init_buffers(jnp.zeros((), jnp.float32))
+    if buffer_fields is not None:
+        template = type(template)(*(0 if name in buffer_fields else None for name in template._fields))
 
     def init_leaf(param):
         compute = _to_compute(param)

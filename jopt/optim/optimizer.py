@@ -202,6 +202,8 @@ class Optimizer:
     """
 
     functional: ClassVar[Callable]
+    # State keys torch keeps as Python ints (SparseAdam's 'step'); state_dict() gives them as ints.
+    _python_int_state: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, params, defaults: dict[str, Any]):
         self.defaults = defaults
@@ -352,7 +354,9 @@ class Optimizer:
             packed["params"] = [index[id(p)] for p in group["params"]]
             param_groups.append(packed)
         state = {
-            index[id(p)]: {k: _export_buffer(k, v) for k, v in s.items()}
+            index[id(p)]: {
+                k: int(v) if k in self._python_int_state else _export_buffer(k, v) for k, v in s.items()
+            }
             for p, s in self.state.items()
             if isinstance(p, Parameter) and id(p) in index
         }
@@ -468,7 +472,8 @@ class Optimizer:
                 else:
                     buffers = config.buffer_type(
                         *(
-                            [self.state[p][name] for p in block] if name in config.buffer_names else None
+                            # .get: a buffer may exist for some parameters only (Adafactor's row_var)
+                            [self.state[p].get(name) for p in block] if name in config.buffer_names else None
                             for name in config.buffer_type._fields
                         )
                     )
@@ -486,7 +491,11 @@ class Optimizer:
             for i, p in enumerate(block):
                 p.data = block_params[i]
                 if config.buffer_names:
-                    self.state[p].update((name, getattr(block_buffers, name)[i]) for name in config.buffer_names)
+                    self.state[p].update(
+                        (name, value)
+                        for name in config.buffer_names
+                        if (value := getattr(block_buffers, name)[i]) is not None
+                    )
 
     def _compile(self, txs):
         def step_fn(params, buffers, grads, hypers, counts):
@@ -520,6 +529,8 @@ def _static(value):
 
 def _hyper_arg(value):
     """A group value as a jit argument that never retraces when it changes."""
+    if value is None:  # an optional entry (Adafactor's eps=(None, 1e-3)), part of the structure
+        return None
     if isinstance(value, (tuple, list)):
         return tuple(_hyper_arg(v) for v in value)
     return float(value)
@@ -540,16 +551,22 @@ def _import_state(index, param: Parameter, saved: dict, config: _Config) -> dict
     saved = {k: v for k, v in saved.items() if v is not None}  # torch may store None buffers
     if not saved:
         return {}
-    missing = [n for n in config.buffer_names if n not in saved]
+    expected = jax.eval_shape(config.tx.init, [param.data]).buffers
+    # A buffer may exist for some parameters only (Adafactor's row_var: 2+ dims).
+    names = [n for n in config.buffer_names if getattr(expected, n)[0] is not None]
+    missing = [n for n in names if n not in saved]
     if missing:
         raise ValueError(f"state of parameter {index} lacks {missing}; it has {sorted(saved)}")
-    expected = jax.eval_shape(config.tx.init, [param.data]).buffers
     out = {}
     for name, value in saved.items():
         array = _to_numpy(value)
         if name not in config.buffer_names:
             out[name] = jnp.asarray(array)  # kept as torch keeps state it does not know
             continue
+        if name not in names:
+            raise ValueError(
+                f"state {name!r} of parameter {index} is not kept for a parameter of shape {tuple(param.shape)}"
+            )
         want = getattr(expected, name)[0]
         if array.shape != want.shape:
             raise ValueError(

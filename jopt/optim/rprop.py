@@ -1,0 +1,33 @@
+"""``jopt.optim.Rprop``: torch's ``torch.optim.Rprop`` running :func:`jopt.rprop`."""
+
+import jopt
+import jopt.core
+from jopt.optim.optimizer import Optimizer
+
+
+class Rprop(Optimizer):
+    __doc__ = jopt.core.rprop.__doc__
+    functional = staticmethod(jopt.rprop)
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        etas=(0.5, 1.2),
+        step_sizes=(1e-6, 50),
+        *,
+        capturable=False,
+        foreach=None,
+        maximize=False,
+        differentiable=False,
+    ):
+        defaults = dict(
+            lr=lr,
+            etas=etas,
+            step_sizes=step_sizes,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            capturable=capturable,
+        )
+        super().__init__(params, defaults)
