@@ -2,7 +2,7 @@
 
 import jopt
 import jopt.core.adadelta
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class Adadelta(Optimizer):
@@ -22,14 +22,4 @@ class Adadelta(Optimizer):
         maximize=False,
         differentiable=False,
     ):
-        defaults = dict(
-            lr=lr,
-            rho=rho,
-            eps=eps,
-            weight_decay=weight_decay,
-            maximize=maximize,
-            capturable=capturable,
-            foreach=foreach,
-            differentiable=differentiable,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))

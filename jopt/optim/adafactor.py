@@ -2,7 +2,7 @@
 
 import jopt
 import jopt.core
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class Adafactor(Optimizer):
@@ -21,13 +21,4 @@ class Adafactor(Optimizer):
         foreach=None,
         maximize=False,
     ):
-        defaults = dict(
-            lr=lr,
-            beta2_decay=beta2_decay,
-            eps=eps,
-            d=d,
-            weight_decay=weight_decay,
-            foreach=foreach,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))

@@ -2,7 +2,7 @@
 
 import jopt
 import jopt.core.adagrad
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class Adagrad(Optimizer):
@@ -23,17 +23,6 @@ class Adagrad(Optimizer):
         differentiable=False,
         fused=None,
     ):
-        defaults = dict(
-            lr=lr,
-            lr_decay=lr_decay,
-            eps=eps,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            foreach=foreach,
-            maximize=maximize,
-            differentiable=differentiable,
-            fused=fused,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))
 
         self._init_state()  # torch creates Adagrad's state in the constructor

@@ -2,7 +2,7 @@
 
 import jopt
 import jopt.core.adamax
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class Adamax(Optimizer):
@@ -22,14 +22,4 @@ class Adamax(Optimizer):
         differentiable=False,
         capturable=False,
     ):
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            foreach=foreach,
-            maximize=maximize,
-            differentiable=differentiable,
-            capturable=capturable,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))

@@ -4,7 +4,7 @@ The averaged parameters are ``opt.state[p]['ax']``, as in torch."""
 
 import jopt
 import jopt.core
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class ASGD(Optimizer):
@@ -24,15 +24,4 @@ class ASGD(Optimizer):
         differentiable=False,
         capturable=False,
     ):
-        defaults = dict(
-            lr=lr,
-            lambd=lambd,
-            alpha=alpha,
-            t0=t0,
-            weight_decay=weight_decay,
-            foreach=foreach,
-            maximize=maximize,
-            differentiable=differentiable,
-            capturable=capturable,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))

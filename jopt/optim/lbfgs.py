@@ -16,7 +16,7 @@ import jopt
 import jopt.core.lbfgs
 from jopt.core import base
 from jopt.core.lbfgs import DONE, LBFGSBuffers, LBFGSHyperparams, advance, flatten, init_buffers, start, unflatten
-from jopt.optim.optimizer import Optimizer, Parameter, _Config, _to_numpy
+from jopt.optim.optimizer import Optimizer, Parameter, _Config, _to_numpy, torch_defaults
 
 _ARRAYS = ("d", "prev_flat_grad")
 _LISTS = ("old_dirs", "old_stps", "ro", "al")
@@ -40,16 +40,7 @@ class LBFGS(Optimizer):
         jopt.core.lbfgs.check_args(lr)
         if max_eval is None:
             max_eval = max_iter * 5 // 4
-        defaults = {
-            "lr": lr,
-            "max_iter": max_iter,
-            "max_eval": max_eval,
-            "tolerance_grad": tolerance_grad,
-            "tolerance_change": tolerance_change,
-            "history_size": history_size,
-            "line_search_fn": line_search_fn,
-        }
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         self._params = self.param_groups[0]["params"]

@@ -3,7 +3,7 @@
 import jopt
 import jopt.core.muon
 from jopt.core.muon import DEFAULT_A, DEFAULT_B, DEFAULT_C, DEFAULT_NS_STEPS, EPS
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class Muon(Optimizer):
@@ -22,17 +22,7 @@ class Muon(Optimizer):
         ns_steps=DEFAULT_NS_STEPS,
         adjust_lr_fn=None,
     ):
-        defaults = {
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "momentum": momentum,
-            "nesterov": nesterov,
-            "ns_coefficients": ns_coefficients,
-            "eps": eps,
-            "ns_steps": ns_steps,
-            "adjust_lr_fn": adjust_lr_fn,
-        }
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))
         for group in self.param_groups:
             for p in group["params"]:
                 if p.ndim != 2:

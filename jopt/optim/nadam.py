@@ -2,7 +2,7 @@
 
 import jopt
 import jopt.core.nadam
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class NAdam(Optimizer):
@@ -24,16 +24,4 @@ class NAdam(Optimizer):
         capturable=False,
         differentiable=False,
     ):
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum_decay=momentum_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-            foreach=foreach,
-            capturable=capturable,
-            differentiable=differentiable,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))

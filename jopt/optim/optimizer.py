@@ -143,6 +143,16 @@ def register_optimizer_step_post_hook(hook) -> RemovableHandle:
     return _register(_global_step_post_hooks, hook)
 
 
+def torch_defaults(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A constructor's ``locals()`` as torch's defaults dict: every argument but ``params``
+    (sequences as tuples, as torch stores ``betas``)."""
+    return {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in arguments.items()
+        if k not in ("self", "params", "__class__")
+    }
+
+
 class _RequiredParameter:
     def __repr__(self):
         return "<required parameter>"

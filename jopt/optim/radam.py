@@ -2,7 +2,7 @@
 
 import jopt
 import jopt.core.radam
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class RAdam(Optimizer):
@@ -23,15 +23,4 @@ class RAdam(Optimizer):
         capturable=False,
         differentiable=False,
     ):
-        defaults = dict(
-            lr=lr,
-            betas=tuple(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            maximize=maximize,
-            foreach=foreach,
-            capturable=capturable,
-            decoupled_weight_decay=decoupled_weight_decay,
-            differentiable=differentiable,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))

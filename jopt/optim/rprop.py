@@ -2,7 +2,7 @@
 
 import jopt
 import jopt.core
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class Rprop(Optimizer):
@@ -21,13 +21,4 @@ class Rprop(Optimizer):
         maximize=False,
         differentiable=False,
     ):
-        defaults = dict(
-            lr=lr,
-            etas=etas,
-            step_sizes=step_sizes,
-            foreach=foreach,
-            maximize=maximize,
-            differentiable=differentiable,
-            capturable=capturable,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))

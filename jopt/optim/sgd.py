@@ -2,7 +2,7 @@
 
 import jopt
 import jopt.core
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class SGD(Optimizer):
@@ -23,15 +23,4 @@ class SGD(Optimizer):
         differentiable=False,
         fused=None,
     ):
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-            foreach=foreach,
-            differentiable=differentiable,
-            fused=fused,
-        )
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 import jopt
 import jopt.core
-from jopt.optim.optimizer import Optimizer
+from jopt.optim.optimizer import Optimizer, torch_defaults
 
 
 class SparseAdam(Optimizer):
@@ -16,8 +16,7 @@ class SparseAdam(Optimizer):
     _python_int_state = frozenset({"step"})  # torch keeps SparseAdam's step as a Python int
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False):
-        defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, torch_defaults(locals()))
         complex_params = [
             [index, d_index]
             for index, group in enumerate(self.param_groups)
