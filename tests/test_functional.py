@@ -11,9 +11,10 @@ import pytest
 import torch
 
 import jopt
+import jopt.optim
 from jopt.core import adam as adam_module
 from jopt.core import base
-from parity import Spec, run_functional
+from parity import Spec, assert_close, run_functional
 from specs import BY_NAME
 
 
@@ -144,6 +145,44 @@ def test_half_precision_keeps_dtypes_and_tracks_torch(name, dtype):
     np.testing.assert_allclose(
         np.asarray(params, np.float32), t_param.detach().float().numpy(), rtol=4 * ulp, atol=4 * ulp
     )
+
+
+@pytest.mark.parametrize(
+    "name, config", [("nadam", dict(lr=0.05, momentum_decay=0.1)), ("asgd", dict(lr=0.05, t0=10.0))]
+)
+def test_per_tensor_scalars_of_0d_float64_params_are_float32_like_torch(name, config):
+    """NAdam's ``mu_product``, ASGD's ``eta``/``mu`` are float32 in torch whatever the parameter;
+    for a 0-d parameter they are shaped like it, so only their role tells them apart."""
+    spec = BY_NAME[name]
+    rng = np.random.default_rng(0)
+    values = [np.float64(0.7), rng.standard_normal(3)]
+    scalar_keys = {"nadam": ["mu_product"], "asgd": ["eta", "mu"]}[name]
+    with jax.enable_x64(True):
+        tx = spec.functional(**config)
+        params = [jnp.asarray(v) for v in values]
+        state = tx.init(params)
+        j_params = [jopt.optim.Parameter(v) for v in values]
+        j_opt = spec.optim_cls(j_params, **config)
+        t_params = [torch.tensor(v, requires_grad=True) for v in values]
+        t_opt = spec.torch_cls(t_params, foreach=False, **config)
+        for _ in range(60):  # NAdam's mu_product stays a normal float32 (XLA:CPU flushes subnormals)
+            grads = [rng.standard_normal(np.shape(v)) for v in values]
+            updates, state = jax.jit(tx.update)([jnp.asarray(g) for g in grads], state, params)
+            params = jopt.apply_updates(params, updates)
+            for j, t, g in zip(j_params, t_params, grads):
+                j.grad, t.grad = jnp.asarray(g), torch.tensor(g)
+            j_opt.step()
+            t_opt.step()
+        t_state = t_opt.state_dict()["state"]
+        for i, t in enumerate(t_params):
+            for key in scalar_keys:
+                expected = t_state[i][key].numpy()
+                assert expected.dtype == np.float32
+                for held in (getattr(state.buffers, key)[i], j_opt.state_dict()["state"][i][key]):
+                    assert np.asarray(held).dtype == np.float32
+                    np.testing.assert_array_equal(held, expected)
+            assert_close(params[i], t.detach().numpy(), np.float64)
+            assert_close(j_params[i].data, t.detach().numpy(), np.float64)
 
 
 def test_vmap_over_independent_problems():

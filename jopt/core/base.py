@@ -97,14 +97,14 @@ def _to_storage(x, dtype):
     return x.astype(dtype)
 
 
-def _storage_dtype(buffer, param, compute_shape):
+def _storage_dtype(buffer, param, compute_shape, per_tensor_scalar):
     """The dtype torch keeps a buffer in.
 
     Buffers shaped like the parameter take its dtype (``zeros_like(param)``); per-tensor scalars
     (``step``, NAdam's ``mu_product``...) keep theirs (torch's ``_get_scalar_dtype()``); other
     tensors (Adafactor's row/column variances) take the parameter's real dtype.
     """
-    if not jnp.issubdtype(buffer.dtype, jnp.floating):
+    if not jnp.issubdtype(buffer.dtype, jnp.floating) or per_tensor_scalar:
         return buffer.dtype
     if buffer.shape == compute_shape:
         return param.dtype
@@ -182,16 +182,23 @@ def transformation(
 
     def init_leaf(param):
         compute = _to_compute(param)
+        buffers = init_buffers(compute)
+        # A 0-d parameter's own buffers and its per-tensor scalars (NAdam's ``mu_product``) are
+        # both 0-d: those of a 1-element vector tell which is which.
+        probe = buffers
+        if compute.ndim == 0:
+            probe = jax.eval_shape(init_buffers, jax.ShapeDtypeStruct((1,), compute.dtype))
         seen = set()
 
-        def store(buffer):
-            stored = _to_storage(buffer, _storage_dtype(buffer, param, compute.shape))
+        def store(buffer, probed):
+            per_tensor_scalar = compute.ndim == 0 and probed.ndim == 0
+            stored = _to_storage(buffer, _storage_dtype(buffer, param, compute.shape, per_tensor_scalar))
             if id(stored) in seen:  # one zeros array given for two buffers: donation needs two
                 stored = jnp.array(stored, copy=True)
             seen.add(id(stored))
             return stored
 
-        return _map_buffers(store, init_buffers(compute))
+        return _map_buffers(store, buffers, probe)
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params)
