@@ -4,7 +4,7 @@
     python benchmarks/step_bench.py --workloads W4 --optimizers adam --steps 50
 
 For each workload and optimizer it prints the median step time of every variant, the memory
-floor (bytes an ideal step moves / measured copy bandwidth), and ratios against torch fused and
+floor (bytes an ideal step moves / measured memory bandwidth), and ratios against torch fused and
 against optax. Then peak memory of a W1 Adam step per JAX variant (each in a child process), the
 first-step compile time and the number of compiles over 1000 scheduled steps.
 """
@@ -85,6 +85,22 @@ def median_time(step, steps, warmup=3):
     return statistics.median(times)
 
 
+def interleaved_medians(runners, steps, rounds=4):
+    """Median step time of each runner, timed in ``rounds`` alternating rounds so that a slow
+    spell of a shared machine falls on every variant alike rather than on one of them."""
+    times = {name: [] for name in runners}
+    for name, run in runners.items():
+        run()  # compile / first-step work, and warm-up
+        run()
+    for _ in range(rounds):
+        for name, run in runners.items():
+            for _ in range(max(1, steps // rounds)):
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def make_tree(shapes, seed):
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(s, dtype=np.float32) for s in shapes]
@@ -98,7 +114,7 @@ def functional_step(tx):
     return jax.jit(step, donate_argnums=(0, 1))
 
 
-def time_functional(tx, params_np, grads_np, steps):
+def functional_runner(tx, params_np, grads_np):
     params = [jnp.asarray(p) for p in params_np]
     grads = [jnp.asarray(g) for g in grads_np]
     state = jax.jit(tx.init)(params)
@@ -109,10 +125,10 @@ def time_functional(tx, params_np, grads_np, steps):
         box[0], box[1] = step(box[0], box[1], grads)
         jax.block_until_ready(box[0])
 
-    return median_time(run, steps)
+    return run
 
 
-def time_jopt_optim(name, params_np, grads_np, steps):
+def jopt_optim_runner(name, params_np, grads_np):
     _, _, kwargs, *_ = OPTIMIZERS[name]
     params = [jopt.optim.Parameter(p) for p in params_np]
     for p, g in zip(params, grads_np):
@@ -123,32 +139,36 @@ def time_jopt_optim(name, params_np, grads_np, steps):
         opt.step()
         jax.block_until_ready(params[0].data)
 
-    return median_time(run, steps)
+    return run
 
 
-def time_torch(name, params_np, grads_np, steps, **engine):
+def torch_runner(name, params_np, grads_np, **engine):
     _, cls, kwargs, *_ = OPTIMIZERS[name]
     params = [torch.tensor(p, requires_grad=True) for p in params_np]
     for p, g in zip(params, grads_np):
         p.grad = torch.tensor(g)
     opt = cls(params, **(kwargs or {"lr": 1e-3}), **engine)
-    return median_time(opt.step, steps)
+    return opt.step
 
 
-def copy_bandwidth():
-    """Bytes per second of a large memory copy (read + write), the machine's practical ceiling:
-    the best of numpy (one thread), torch and XLA (all threads) copying 128 MiB."""
+def memory_bandwidth():
+    """Bytes per second the machine moves through memory, its practical ceiling: the best of a
+    128 MiB copy (read + write; numpy one thread, torch and XLA all threads) and an in-place add
+    ``a += b`` (read a and b, write a; torch). The in-place form is an optimizer step's pattern:
+    a buffer read then written back costs no extra read-for-ownership, which a copy's fresh
+    destination does, so on CPUs it can run faster than the copy."""
     src = np.ones(128 * 2**20 // 4, np.float32)
     dst = np.empty_like(src)
     t_src, t_dst = torch.from_numpy(src), torch.from_numpy(dst)
     j_src = jnp.asarray(src)
     j_copy = jax.jit(lambda x: x + 0)
-    seconds = min(
+    copy_seconds = min(
         median_time(lambda: np.copyto(dst, src), 10),
         median_time(lambda: t_dst.copy_(t_src), 10),
         median_time(lambda: j_copy(j_src).block_until_ready(), 10),
     )
-    return 2 * src.nbytes / seconds
+    add_seconds = median_time(lambda: t_dst.add_(t_src), 10)
+    return max(2 * src.nbytes / copy_seconds, 3 * src.nbytes / add_seconds)
 
 
 def fmt(seconds):
@@ -156,9 +176,10 @@ def fmt(seconds):
 
 
 def bench(workloads, optimizers, steps):
-    bandwidth = copy_bandwidth()
-    print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; {os.cpu_count()} CPUs; jax {jax.__version__}, "
-          f"optax {optax.__version__}, torch {torch.__version__}; medians of {steps} steps\n")
+    bandwidth = memory_bandwidth()
+    print(f"memory bandwidth {bandwidth / 1e9:.1f} GB/s (best of copy and in-place add); {os.cpu_count()} CPUs; "
+          f"jax {jax.__version__}, optax {optax.__version__}, torch {torch.__version__}; "
+          f"medians of {steps} steps per variant, timed in 4 interleaved rounds\n")
     rows = []
     for wname in workloads:
         shapes = WORKLOADS[wname]
@@ -166,15 +187,17 @@ def bench(workloads, optimizers, steps):
         n = sum(int(np.prod(s)) for s in shapes)
         for oname in optimizers:
             make_jopt, _, _, make_optax, bytes_per_param, has_fused = OPTIMIZERS[oname]
-            t = {
-                "jopt": time_functional(make_jopt(), params_np, grads_np, steps),
-                "jopt.optim": time_jopt_optim(oname, params_np, grads_np, steps),
-                "optax": time_functional(make_optax(), params_np, grads_np, steps),
-                "torch": time_torch(oname, params_np, grads_np, steps, foreach=False),
-                "torch foreach": time_torch(oname, params_np, grads_np, steps, foreach=True),
+            runners = {
+                "jopt": functional_runner(make_jopt(), params_np, grads_np),
+                "jopt.optim": jopt_optim_runner(oname, params_np, grads_np),
+                "optax": functional_runner(make_optax(), params_np, grads_np),
+                "torch": torch_runner(oname, params_np, grads_np, foreach=False),
+                "torch foreach": torch_runner(oname, params_np, grads_np, foreach=True),
             }
             if has_fused:
-                t["torch fused"] = time_torch(oname, params_np, grads_np, steps, fused=True)
+                runners["torch fused"] = torch_runner(oname, params_np, grads_np, fused=True)
+            t = interleaved_medians(runners, steps)
+            del runners
             floor = n * bytes_per_param / bandwidth
             rows.append((wname, n, oname, t, floor))
             print_row(rows[-1])
@@ -219,9 +242,11 @@ def memory_child(variant, wname, oname):
 
     def run():
         if variant == "jopt.optim":
-            time_jopt_optim(oname, params_np, grads_np, 5)
+            step = jopt_optim_runner(oname, params_np, grads_np)
         else:
-            time_functional(make_jopt() if variant == "jopt" else make_optax(), params_np, grads_np, 5)
+            step = functional_runner(make_jopt() if variant == "jopt" else make_optax(), params_np, grads_np)
+        for _ in range(5):
+            step()
 
     run()
     gc.collect()
@@ -269,7 +294,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", default="W1,W2,W3,W4")
     parser.add_argument("--optimizers", default=",".join(OPTIMIZERS))
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
