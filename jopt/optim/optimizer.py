@@ -473,17 +473,19 @@ class Optimizer:
             config = self._config(group)
             with_grad = [p for p in group["params"] if p.grad is not None]
             hyper = config.hyper_type(*(_hyper_arg(group[name]) for name in config.hyper_type._fields))
+            states = [self.state.get(p) for p in with_grad]
             for fresh in (True, False):
-                block = [p for p in with_grad if fresh != bool(self.state.get(p))]
+                block = [p for p, state in zip(with_grad, states) if fresh != bool(state)]
                 if not block:
                     continue
                 if fresh:
                     buffers = config.tx.init([p.data for p in block]).buffers
                 else:
+                    block_states = [self.state[p] for p in block]
                     buffers = config.buffer_type(
                         *(
                             # .get: a buffer may exist for some parameters only (Adafactor's row_var)
-                            [self.state[p].get(name) for p in block] if name in config.buffer_names else None
+                            [state.get(name) for state in block_states] if name in config.buffer_names else None
                             for name in config.buffer_type._fields
                         )
                     )
@@ -498,14 +500,13 @@ class Optimizer:
         params, buffers, grads, hypers, counts = zip(*args) if args else ((),) * 5
         new_params, new_buffers = step_fn(params, buffers, grads, hypers, counts)
         for config, block, block_params, block_buffers in zip(configs, blocks, new_params, new_buffers):
-            for i, p in enumerate(block):
-                p.data = block_params[i]
-                if config.buffer_names:
-                    self.state[p].update(
-                        (name, value)
-                        for name in config.buffer_names
-                        if (value := getattr(block_buffers, name)[i]) is not None
-                    )
+            for p, value in zip(block, block_params):
+                p.data = value
+            block_states = [self.state[p] for p in block]
+            for name in config.buffer_names:
+                for state, value in zip(block_states, getattr(block_buffers, name)):
+                    if value is not None:
+                        state[name] = value
 
     def _compile(self, txs):
         def step_fn(params, buffers, grads, hypers, counts):
