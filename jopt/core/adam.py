@@ -52,11 +52,7 @@ def adam(
     decoupled_weight_decay=False,
 ):
     """Adam; ``decoupled_weight_decay=True`` gives AdamW."""
-    base.check(lambda v: v >= 0.0, lr, f"Invalid learning rate: {lr}")
-    base.check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
-    base.check(lambda v: 0.0 <= v < 1.0, betas[0], f"Invalid beta parameter at index 0: {betas[0]}")
-    base.check(lambda v: 0.0 <= v < 1.0, betas[1], f"Invalid beta parameter at index 1: {betas[1]}")
-    base.check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
+    base.check_adam_family(lr, betas, eps, weight_decay)
     decay = base.is_nonzero(weight_decay)
 
     def init(param):

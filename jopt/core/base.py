@@ -267,6 +267,15 @@ def check(condition: Callable[[Any], bool], value, message: str) -> None:
         raise ValueError(message)
 
 
+def check_adam_family(lr, betas, eps, weight_decay) -> None:
+    """torch's checks of Adam, Adamax, NAdam and RAdam, in its order and with its messages."""
+    check(lambda v: v >= 0.0, lr, f"Invalid learning rate: {lr}")
+    check(lambda v: v >= 0.0, eps, f"Invalid epsilon value: {eps}")
+    for i, beta in enumerate(betas):
+        check(lambda v: 0.0 <= v < 1.0, beta, f"Invalid beta parameter at index {i}: {beta}")
+    check(lambda v: v >= 0.0, weight_decay, f"Invalid weight_decay value: {weight_decay}")
+
+
 def is_nonzero(value) -> bool:
     """Whether a hyperparameter may be non-zero.
 
