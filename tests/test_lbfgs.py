@@ -59,7 +59,7 @@ class Torch:
         return loss
 
     def step(self):
-        return float(self.opt.step(self.closure))
+        return float(self.opt.step(self.closure).detach())
 
     def values(self):
         return [p.detach().numpy() for p in self.params]
