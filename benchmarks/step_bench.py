@@ -74,6 +74,9 @@ OPTIMIZERS = {
 JOPT_CLASS = {"adam": jopt.optim.Adam, "adamw": jopt.optim.AdamW, "sgd_momentum": jopt.optim.SGD, "rmsprop": jopt.optim.RMSprop}
 
 
+SMALL_STEPS_FACTOR = 25
+
+
 def median_time(step, steps, warmup=3):
     for _ in range(warmup):
         step()
@@ -85,15 +88,24 @@ def median_time(step, steps, warmup=3):
     return statistics.median(times)
 
 
-def interleaved_medians(runners, steps, rounds=4):
+def interleaved_medians(runners, steps, rounds=8):
     """Median step time of each runner, timed in ``rounds`` alternating rounds so that a slow
-    spell of a shared machine falls on every variant alike rather than on one of them."""
+    spell of a shared machine falls on every variant alike rather than on one of them.
+
+    Each round starts from a different variant, and each variant's block starts after a pause
+    and an untimed step: the worker threads of the variant before (torch's OpenMP pool, XLA's)
+    spin for a while after their last step and would slow whichever variant comes next.
+    """
     times = {name: [] for name in runners}
-    for name, run in runners.items():
+    for run in runners.values():
         run()  # compile / first-step work, and warm-up
         run()
-    for _ in range(rounds):
-        for name, run in runners.items():
+    names = list(runners)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            run = runners[name]
+            time.sleep(0.05)
+            run()
             for _ in range(max(1, steps // rounds)):
                 start = time.perf_counter()
                 run()
@@ -179,7 +191,7 @@ def bench(workloads, optimizers, steps):
     bandwidth = memory_bandwidth()
     print(f"memory bandwidth {bandwidth / 1e9:.1f} GB/s (best of copy and in-place add); {os.cpu_count()} CPUs; "
           f"jax {jax.__version__}, optax {optax.__version__}, torch {torch.__version__}; "
-          f"medians of {steps} steps per variant, timed in 4 interleaved rounds\n")
+          f"medians of {steps} steps per variant ({SMALL_STEPS_FACTOR * steps} for W4), timed in 8 interleaved rounds\n")
     rows = []
     for wname in workloads:
         shapes = WORKLOADS[wname]
@@ -196,7 +208,8 @@ def bench(workloads, optimizers, steps):
             }
             if has_fused:
                 runners["torch fused"] = torch_runner(oname, params_np, grads_np, fused=True)
-            t = interleaved_medians(runners, steps)
+            # a W4 step takes microseconds and the machine's noise is larger: sample it more
+            t = interleaved_medians(runners, steps * (SMALL_STEPS_FACTOR if n < 1e6 else 1))
             del runners
             floor = n * bytes_per_param / bandwidth
             rows.append((wname, n, oname, t, floor))

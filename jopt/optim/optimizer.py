@@ -498,7 +498,7 @@ class Optimizer:
         if step_fn is None:
             step_fn = self._step_fns[key] = self._compile([c.tx for c in configs])
         params, buffers, grads, hypers, counts = zip(*args) if args else ((),) * 5
-        new_params, new_buffers = step_fn(params, buffers, grads, hypers, counts)
+        new_params, new_buffers = step_fn(hypers, counts, params, buffers, grads)
         for config, block, block_params, block_buffers in zip(configs, blocks, new_params, new_buffers):
             for p, value in zip(block, block_params):
                 p.data = value
@@ -509,12 +509,15 @@ class Optimizer:
                         state[name] = value
 
     def _compile(self, txs):
-        def step_fn(params, buffers, grads, hypers, counts):
+        # The argument order is not cosmetic: XLA:CPU's scheduler follows it. With the scalars
+        # first (as in the functional state), it runs each tensor's exp_avg and exp_avg_sq loops
+        # back to back, so the gradient is read from memory once, not twice (W3 Adam: -1 ms).
+        def step_fn(hypers, counts, params, buffers, grads):
             self.trace_count += 1
             results = [_apply(*args) for args in zip(txs, params, grads, buffers, hypers, counts)]
             return [r[0] for r in results], [r[1] for r in results]
 
-        return jax.jit(step_fn, donate_argnums=(0, 1))
+        return jax.jit(step_fn, donate_argnums=(2, 3))
 
 
 def _structure(value):
