@@ -525,6 +525,8 @@ def _structure(value):
     only whether they are zero (torch allocates buffers by it)."""
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, (int, float)):  # the common case, checked every step: keep it cheap
+        return value != 0
     if isinstance(value, (tuple, list)):
         return tuple(_structure(v) for v in value)
     if callable(value):
