@@ -74,7 +74,8 @@ OPTIMIZERS = {
 JOPT_CLASS = {"adam": jopt.optim.Adam, "adamw": jopt.optim.AdamW, "sgd_momentum": jopt.optim.SGD, "rmsprop": jopt.optim.RMSprop}
 
 
-SMALL_STEPS_FACTOR = 25
+# A workload this small (W4) steps in microseconds, under the machine's noise: time more steps.
+SMALL_WORKLOAD_PARAMS, SMALL_STEPS_FACTOR = 10**6, 25
 
 
 def median_time(step, steps, warmup=3):
@@ -191,7 +192,7 @@ def bench(workloads, optimizers, steps):
     bandwidth = memory_bandwidth()
     print(f"memory bandwidth {bandwidth / 1e9:.1f} GB/s (best of copy and in-place add); {os.cpu_count()} CPUs; "
           f"jax {jax.__version__}, optax {optax.__version__}, torch {torch.__version__}; "
-          f"medians of {steps} steps per variant ({SMALL_STEPS_FACTOR * steps} for W4), timed in 8 interleaved rounds\n")
+          f"medians of {steps} steps per variant ({SMALL_STEPS_FACTOR * steps} under {SMALL_WORKLOAD_PARAMS:.0e} params), timed in 8 interleaved rounds\n")
     rows = []
     for wname in workloads:
         shapes = WORKLOADS[wname]
@@ -208,8 +209,7 @@ def bench(workloads, optimizers, steps):
             }
             if has_fused:
                 runners["torch fused"] = torch_runner(oname, params_np, grads_np, fused=True)
-            # a W4 step takes microseconds and the machine's noise is larger: sample it more
-            t = interleaved_medians(runners, steps * (SMALL_STEPS_FACTOR if n < 1e6 else 1))
+            t = interleaved_medians(runners, steps * (SMALL_STEPS_FACTOR if n < SMALL_WORKLOAD_PARAMS else 1))
             del runners
             floor = n * bytes_per_param / bandwidth
             rows.append((wname, n, oname, t, floor))

@@ -475,13 +475,13 @@ class Optimizer:
             hyper = config.hyper_type(*(_hyper_arg(group[name]) for name in config.hyper_type._fields))
             states = [self.state.get(p) for p in with_grad]
             for fresh in (True, False):
+                block_states = [state for state in states if fresh != bool(state)]
                 block = [p for p, state in zip(with_grad, states) if fresh != bool(state)]
                 if not block:
                     continue
                 if fresh:
                     buffers = config.tx.init([p.data for p in block]).buffers
                 else:
-                    block_states = [self.state[p] for p in block]
                     buffers = config.buffer_type(
                         *(
                             # .get: a buffer may exist for some parameters only (Adafactor's row_var)
@@ -492,13 +492,12 @@ class Optimizer:
                 configs.append(config)
                 blocks.append(block)
                 # count 0 marks a first update (SGD's momentum buffer starts from the gradient).
-                args.append(([p.data for p in block], buffers, [p.grad for p in block], hyper, 0 if fresh else 1))
+                args.append((hyper, 0 if fresh else 1, [p.data for p in block], buffers, [p.grad for p in block]))
         key = tuple(id(c) for c in configs)
         step_fn = self._step_fns.get(key)
         if step_fn is None:
             step_fn = self._step_fns[key] = self._compile([c.tx for c in configs])
-        params, buffers, grads, hypers, counts = zip(*args) if args else ((),) * 5
-        new_params, new_buffers = step_fn(hypers, counts, params, buffers, grads)
+        new_params, new_buffers = step_fn(*(zip(*args) if args else ((),) * 5))
         for config, block, block_params, block_buffers in zip(configs, blocks, new_params, new_buffers):
             for p, value in zip(block, block_params):
                 p.data = value
