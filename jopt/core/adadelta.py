@@ -11,7 +11,8 @@ r"""Adadelta, torch's ``torch.optim.Adadelta``.
 with :math:`\gamma` = ``lr`` (which multiplies the rho-averaged step), :math:`\rho` = ``rho``,
 :math:`\lambda` = ``weight_decay``.
 
-State (torch's names): ``step``, ``square_avg`` (:math:`v`), ``acc_delta`` (:math:`u`).
+State (torch's names): ``square_avg`` (:math:`v`), ``acc_delta`` (:math:`u`); torch's ``step``
+(which Adadelta only counts) is ``count + 1`` (:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ class AdadeltaHyperparams(NamedTuple):
 
 
 class AdadeltaBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     square_avg: Any  # torch: state['square_avg']
     acc_delta: Any  # torch: state['acc_delta']
 
@@ -45,7 +45,7 @@ def adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
     decay = base.is_nonzero(weight_decay)
 
     def init(param):
-        return AdadeltaBuffers(jnp.zeros((), jnp.int32), jnp.zeros_like(param), jnp.zeros_like(param))
+        return AdadeltaBuffers(jnp.zeros_like(param), jnp.zeros_like(param))
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
@@ -54,6 +54,6 @@ def adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
         std = jnp.sqrt(square_avg + s(h.eps))
         delta = jnp.sqrt(buffers.acc_delta + s(h.eps)) / std * grad
         acc_delta = buffers.acc_delta * s(h.rho) + s(1 - h.rho) * delta * delta
-        return s(-h.lr) * delta, AdadeltaBuffers(buffers.step + 1, square_avg, acc_delta)
+        return s(-h.lr) * delta, AdadeltaBuffers(square_avg, acc_delta)
 
     return base.transformation(AdadeltaHyperparams(lr, rho, eps, weight_decay), init, rule)

@@ -20,10 +20,11 @@ the dtype of the first parameter (first leaf) is used for the whole update. Scal
 (:math:`\hat\beta_{2_t}, \rho_t, \alpha_t`, the norms and the clipping denominator) are computed in
 the hyperparameter dtype, as torch's Python floats. Complex parameters are refused, as in torch.
 
-State (torch's names): ``step`` (:math:`t`), ``row_var`` (:math:`R`, the parameter's shape with the
+State (torch's names): ``row_var`` (:math:`R`, the parameter's shape with the
 last dim 1) and ``col_var`` (:math:`C`, the second-to-last dim 1) for tensors of 2+ dims,
 ``variance`` (:math:`\hat V`) for the others. A tensor has only the buffers torch gives it: in the
-functional state the other fields hold ``None`` at its place.
+functional state the other fields hold ``None`` at its place. torch's ``step`` (:math:`t`) is
+``count + 1`` (:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class AdafactorHyperparams(NamedTuple):
 
 
 class AdafactorBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     row_var: Any  # torch: state['row_var'] (tensors of 2+ dims)
     col_var: Any  # torch: state['col_var'] (tensors of 2+ dims)
     variance: Any  # torch: state['variance'] (tensors of fewer dims)
@@ -67,12 +67,11 @@ def _norm(x, axis=None, keepdims=False):
 
 
 def _init(param):
-    zero = jnp.zeros((), jnp.int32)
     if param.ndim > 1:
         row = jnp.zeros(param.shape[:-1] + (1,), param.dtype)
         col = jnp.zeros(param.shape[:-2] + (1,) + param.shape[-1:], param.dtype)
-        return AdafactorBuffers(zero, row, col, None)
-    return AdafactorBuffers(zero, None, None, jnp.zeros_like(param))
+        return AdafactorBuffers(row, col, None)
+    return AdafactorBuffers(None, None, jnp.zeros_like(param))
 
 
 def adafactor(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, *, maximize=False):
@@ -96,8 +95,7 @@ def adafactor(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0
             eps2 = h.eps[1]
             if maximize:
                 grad = -grad
-            step = buffers.step + 1
-            t = real(step)
+            t = base.torch_step(count)
             one_minus_beta2_t = t**h.beta2_decay
             rho_t = _pymin(h.lr, 1 / (t**0.5))
             alpha = _pymax(eps2, real(_norm(param)) / (param.size**0.5)) * rho_t
@@ -116,7 +114,7 @@ def adafactor(lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0
             update = 1 / jnp.sqrt(jnp.maximum(var_estimate, s(eps1 * eps1))) * grad
             denom = _pymax(1.0, real(_norm(update)) / ((update.size**0.5) * h.d))
             new_param = new_param + s(-alpha / denom) * update
-            return new_param - param, AdafactorBuffers(step, row_var, col_var, variance)
+            return new_param - param, AdafactorBuffers(row_var, col_var, variance)
 
         return base.transformation(hyperparams, _init, rule, buffer_fields=AdafactorBuffers._fields)
 

@@ -10,8 +10,9 @@ r"""Adagrad, torch's ``torch.optim.Adagrad``.
 with :math:`\gamma` = ``lr``, :math:`\eta` = ``lr_decay``, :math:`\lambda` = ``weight_decay``,
 :math:`s_0` = ``initial_accumulator_value``.
 
-State (torch's names): ``step`` (:math:`t`), ``sum`` (:math:`s`). torch creates this state when the
-optimizer is built, so ``jopt.optim.Adagrad`` does too.
+State (torch's names): ``sum`` (:math:`s`); torch's ``step`` (:math:`t`) is ``count + 1``
+(:func:`jopt.core.base.torch_step`). torch creates this state when the optimizer is built, so
+``jopt.optim.Adagrad`` does too.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ class AdagradHyperparams(NamedTuple):
 
 
 class AdagradBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     sum: Any  # torch: state['sum']
 
 
@@ -50,15 +50,14 @@ def adagrad(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0
 
     def init(param):
         # A complex parameter starts at complex(v, v): its real view is v everywhere.
-        return AdagradBuffers(jnp.zeros((), jnp.int32), jnp.full_like(param, initial_accumulator_value))
+        return AdagradBuffers(jnp.full_like(param, initial_accumulator_value))
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
-        step = buffers.step + 1
         grad = base.gradient(grad, param, h.weight_decay, maximize=maximize, decay=decay)
-        clr = h.lr / (1 + (step.astype(base.float_dtype()) - 1) * h.lr_decay)
+        clr = h.lr / (1 + (base.torch_step(count) - 1) * h.lr_decay)
         state_sum = buffers.sum + grad * grad
         std = jnp.sqrt(state_sum) + s(h.eps)
-        return s(-clr) * grad / std, AdagradBuffers(step, state_sum)
+        return s(-clr) * grad / std, AdagradBuffers(state_sum)
 
     return base.transformation(AdagradHyperparams(lr, lr_decay, eps, weight_decay), init, rule)

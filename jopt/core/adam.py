@@ -14,8 +14,9 @@ with :math:`\gamma` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\la
 ``weight_decay``. The bias corrections are computed as scalars first and the tensor work follows
 torch's order of operations.
 
-State (torch's names): ``step`` (:math:`t`, per tensor), ``exp_avg`` (:math:`m`), ``exp_avg_sq``
-(:math:`v`), ``max_exp_avg_sq`` (:math:`\hat v`, only with ``amsgrad``).
+State (torch's names): ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`), ``max_exp_avg_sq``
+(:math:`\hat v`, only with ``amsgrad``); torch's ``step`` is :math:`t` = ``count + 1`` (see
+:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ class AdamHyperparams(NamedTuple):
 
 
 class AdamBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     exp_avg: Any  # torch: state['exp_avg']
     exp_avg_sq: Any  # torch: state['exp_avg_sq']
     max_exp_avg_sq: Any  # torch: state['max_exp_avg_sq'] (amsgrad only)
@@ -57,19 +57,18 @@ def adam(
 
     def init(param):
         zeros = jnp.zeros_like(param)
-        return AdamBuffers(jnp.zeros((), jnp.int32), zeros, zeros, zeros if amsgrad else None)
+        return AdamBuffers(zeros, zeros, zeros if amsgrad else None)
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
         beta1, beta2 = h.betas
-        step = buffers.step + 1
         grad = base.gradient(grad, param, h.weight_decay, maximize=maximize, decay=decay and not decoupled_weight_decay)
         update = base.decoupled_decay(param, h.lr, h.weight_decay) if decay and decoupled_weight_decay else 0
 
         exp_avg = base.lerp(buffers.exp_avg, grad, 1 - beta1)
         exp_avg_sq = buffers.exp_avg_sq * s(beta2) + s(1 - beta2) * grad * grad
 
-        t = step.astype(base.float_dtype())
+        t = base.torch_step(count)
         step_size = h.lr / (1 - beta1**t)
         bias_correction2_sqrt = jnp.sqrt(1 - beta2**t)
         max_exp_avg_sq = None
@@ -79,7 +78,7 @@ def adam(
         else:
             denom = jnp.sqrt(exp_avg_sq) / s(bias_correction2_sqrt) + s(h.eps)
         update = update + s(-step_size) * exp_avg / denom
-        return update, AdamBuffers(step, exp_avg, exp_avg_sq, max_exp_avg_sq)
+        return update, AdamBuffers(exp_avg, exp_avg_sq, max_exp_avg_sq)
 
     return base.transformation(AdamHyperparams(lr, tuple(betas), eps, weight_decay), init, rule)
 

@@ -10,7 +10,8 @@ r"""Adamax, torch's ``torch.optim.Adamax``.
 with :math:`\gamma` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\lambda` =
 ``weight_decay``; ``eps`` is added to :math:`|g_t|` inside the max, as torch does.
 
-State (torch's names): ``step``, ``exp_avg`` (:math:`m`), ``exp_inf`` (:math:`u`).
+State (torch's names): ``exp_avg`` (:math:`m`), ``exp_inf`` (:math:`u`); torch's ``step``
+(:math:`t`) is ``count + 1`` (:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ class AdamaxHyperparams(NamedTuple):
 
 
 class AdamaxBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     exp_avg: Any  # torch: state['exp_avg']
     exp_inf: Any  # torch: state['exp_inf']
 
@@ -41,16 +41,15 @@ def adamax(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, *, maximize=
     decay = base.is_nonzero(weight_decay)
 
     def init(param):
-        return AdamaxBuffers(jnp.zeros((), jnp.int32), jnp.zeros_like(param), jnp.zeros_like(param))
+        return AdamaxBuffers(jnp.zeros_like(param), jnp.zeros_like(param))
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
         beta1, beta2 = h.betas
-        step = buffers.step + 1
         grad = base.gradient(grad, param, h.weight_decay, maximize=maximize, decay=decay)
         exp_avg = base.lerp(buffers.exp_avg, grad, 1 - beta1)
         exp_inf = jnp.maximum(buffers.exp_inf * s(beta2), jnp.abs(grad) + s(h.eps))
-        clr = h.lr / (1 - beta1 ** step.astype(base.float_dtype()))
-        return s(-clr) * exp_avg / exp_inf, AdamaxBuffers(step, exp_avg, exp_inf)
+        clr = h.lr / (1 - beta1 ** base.torch_step(count))
+        return s(-clr) * exp_avg / exp_inf, AdamaxBuffers(exp_avg, exp_inf)
 
     return base.transformation(AdamaxHyperparams(lr, tuple(betas), eps, weight_decay), init, rule)

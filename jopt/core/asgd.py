@@ -14,10 +14,10 @@ with :math:`\gamma` = ``lr``, :math:`\lambda` = ``lambd``, :math:`\alpha` = ``al
 of the first update, as torch reads it when it creates the state). As in torch's single-tensor
 path, :math:`\eta` and :math:`\mu` are updated after the parameter, from the new step count.
 
-State (torch's names): ``step`` (:math:`t`), ``eta`` (:math:`\eta`), ``mu`` (:math:`\mu`) and
-``ax`` (:math:`\bar\theta`, the averaged parameters). ``eta`` and ``mu`` are per-tensor float32
+State (torch's names): ``eta`` (:math:`\eta`), ``mu`` (:math:`\mu`) and ``ax`` (:math:`\bar\theta`, the averaged parameters). ``eta`` and ``mu`` are per-tensor float32
 scalars, torch's scalar dtype (``torch.get_default_dtype()`` float32), so they are rounded to
-float32 between steps exactly as in torch.
+float32 between steps exactly as in torch. torch's ``step`` (:math:`t`) is ``count + 1``
+(:func:`jopt.core.base.torch_step`).
 
 The averaged parameters are what ASGD is used for: in the functional form they are
 ``state.buffers.ax``, a pytree shaped like the parameters (same dtypes); in ``jopt.optim.ASGD``
@@ -46,7 +46,6 @@ class ASGDHyperparams(NamedTuple):
 
 
 class ASGDBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     eta: Any  # torch: state['eta'] (per-tensor float32 scalar)
     mu: Any  # torch: state['mu'] (per-tensor float32 scalar)
     ax: Any  # torch: state['ax'] (the averaged parameters)
@@ -59,7 +58,6 @@ def asgd(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, *, maximize=
 
     def init(param):
         return ASGDBuffers(
-            jnp.zeros((), jnp.int32),
             # torch sets eta from the group's lr when it creates the state, i.e. at the first
             # update; the rule does the same, this is only the value seen before any update.
             jnp.asarray(0.0 if callable(lr) else lr, _SCALAR_DTYPE),
@@ -72,18 +70,15 @@ def asgd(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, *, maximize=
         hyper = lambda x: x.astype(base.float_dtype())  # torch's .item() of a float32 scalar
         if maximize:
             grad = -grad
-        step = buffers.step + 1
-        eta = jnp.where(buffers.step == 0, h.lr.astype(_SCALAR_DTYPE), buffers.eta)
+        eta = jnp.where(count == 0, h.lr.astype(_SCALAR_DTYPE), buffers.eta)
         grad = grad + s(h.weight_decay) * param
         eta_value = hyper(eta)
         new_param = param * s(1 - h.lambd * eta_value) + s(-eta_value) * grad
         mu = buffers.mu
         ax = jnp.where(mu == 1, new_param, buffers.ax + (new_param - buffers.ax) * mu.astype(param.dtype))
-        t = step.astype(base.float_dtype())
+        t = base.torch_step(count)
         new_eta = h.lr / ((1 + h.lambd * h.lr * t) ** h.alpha)
         new_mu = 1 / jnp.maximum(1, t - h.t0)
-        return new_param - param, ASGDBuffers(
-            step, new_eta.astype(_SCALAR_DTYPE), new_mu.astype(_SCALAR_DTYPE), ax
-        )
+        return new_param - param, ASGDBuffers(new_eta.astype(_SCALAR_DTYPE), new_mu.astype(_SCALAR_DTYPE), ax)
 
     return base.transformation(ASGDHyperparams(lr, lambd, alpha, t0, weight_decay), init, rule)

@@ -16,8 +16,9 @@ r"""NAdam, torch's ``torch.optim.NAdam``.
 with :math:`\gamma` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\psi` =
 ``momentum_decay``, :math:`\lambda` = ``weight_decay``.
 
-State (torch's names): ``step``, ``mu_product`` (:math:`\Pi`, a float32 scalar per tensor as
-torch keeps it), ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`).
+State (torch's names): ``mu_product`` (:math:`\Pi`, a float32 scalar per tensor as
+torch keeps it), ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`); torch's ``step`` (:math:`t`) is ``count + 1``
+(:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ class NAdamHyperparams(NamedTuple):
 
 
 class NAdamBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     mu_product: Any  # torch: state['mu_product']
     exp_avg: Any  # torch: state['exp_avg']
     exp_avg_sq: Any  # torch: state['exp_avg_sq']
@@ -62,13 +62,12 @@ def nadam(
     def init(param):
         zeros = jnp.zeros_like(param)
         # torch keeps mu_product in its scalar dtype (float32), whatever the parameter's dtype.
-        return NAdamBuffers(jnp.zeros((), jnp.int32), jnp.ones((), jnp.float32), zeros, zeros)
+        return NAdamBuffers(jnp.ones((), jnp.float32), zeros, zeros)
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
         beta1, beta2 = h.betas
-        step = buffers.step + 1
-        t = step.astype(base.float_dtype())
+        t = base.torch_step(count)
         grad = base.gradient(grad, param, h.weight_decay, maximize=maximize, decay=decay and not decoupled_weight_decay)
         update = base.decoupled_decay(param, h.lr, h.weight_decay) if decay and decoupled_weight_decay else 0
         bias_correction2 = 1 - beta2**t
@@ -81,6 +80,6 @@ def nadam(
         denom = jnp.sqrt(exp_avg_sq / s(bias_correction2)) + s(h.eps)
         update = update + s(-h.lr * (1.0 - mu) / (1.0 - mu_product_value)) * grad / denom
         update = update + s(-h.lr * mu_next / (1.0 - mu_product_value * mu_next)) * exp_avg / denom
-        return update, NAdamBuffers(step, mu_product, exp_avg, exp_avg_sq)
+        return update, NAdamBuffers(mu_product, exp_avg, exp_avg_sq)
 
     return base.transformation(NAdamHyperparams(lr, tuple(betas), eps, weight_decay, momentum_decay), init, rule)

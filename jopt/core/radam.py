@@ -16,7 +16,8 @@ with :math:`\gamma` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\la
 ``weight_decay``. torch picks the branch in Python each step; here both are computed and the
 scalar condition selects, so the rule runs under ``jit``.
 
-State (torch's names): ``step``, ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`).
+State (torch's names): ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`); torch's ``step``
+(:math:`t`) is ``count + 1`` (:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ class RAdamHyperparams(NamedTuple):
 
 
 class RAdamBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     exp_avg: Any  # torch: state['exp_avg']
     exp_avg_sq: Any  # torch: state['exp_avg_sq']
 
@@ -47,13 +47,12 @@ def radam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_wei
     decay = base.is_nonzero(weight_decay)
 
     def init(param):
-        return RAdamBuffers(jnp.zeros((), jnp.int32), jnp.zeros_like(param), jnp.zeros_like(param))
+        return RAdamBuffers(jnp.zeros_like(param), jnp.zeros_like(param))
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
         beta1, beta2 = h.betas
-        step = buffers.step + 1
-        t = step.astype(base.float_dtype())
+        t = base.torch_step(count)
         grad = base.gradient(grad, param, h.weight_decay, maximize=maximize, decay=decay and not decoupled_weight_decay)
         update = base.decoupled_decay(param, h.lr, h.weight_decay) if decay and decoupled_weight_decay else 0
         exp_avg = base.lerp(buffers.exp_avg, grad, 1 - beta1)
@@ -69,6 +68,6 @@ def radam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_wei
         adaptive_lr = s(bias_correction2**0.5) / (jnp.sqrt(exp_avg_sq) + s(h.eps))
         rectified = bias_corrected_exp_avg * s(h.lr) * adaptive_lr * s(rect)
         update = update - jnp.where(rho_t > 5.0, rectified, bias_corrected_exp_avg * s(h.lr))
-        return update, RAdamBuffers(step, exp_avg, exp_avg_sq)
+        return update, RAdamBuffers(exp_avg, exp_avg_sq)
 
     return base.transformation(RAdamHyperparams(lr, tuple(betas), eps, weight_decay), init, rule)

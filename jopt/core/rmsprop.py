@@ -14,8 +14,9 @@ with :math:`\gamma` = ``lr``, :math:`\alpha` = ``alpha``, :math:`\mu` = ``moment
 :math:`\lambda` = ``weight_decay``. As in torch, ``lr`` stays outside the momentum buffer, so a
 new ``lr`` scales the whole buffered step.
 
-State (torch's names): ``step``, ``square_avg`` (:math:`v`), ``momentum_buffer`` (:math:`b`, only
-when ``momentum > 0``), ``grad_avg`` (:math:`\bar g`, only when ``centered``).
+State (torch's names): ``square_avg`` (:math:`v`), ``momentum_buffer`` (:math:`b`, only
+when ``momentum > 0``), ``grad_avg`` (:math:`\bar g`, only when ``centered``). torch's ``step`` (which RMSprop only
+counts) is ``count + 1`` (:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ class RMSpropHyperparams(NamedTuple):
 
 
 class RMSpropBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     square_avg: Any  # torch: state['square_avg']
     momentum_buffer: Any  # torch: state['momentum_buffer'] (momentum > 0 only)
     grad_avg: Any  # torch: state['grad_avg'] (centered only)
@@ -55,9 +55,7 @@ def rmsprop(
 
     def init(param):
         zeros = jnp.zeros_like(param)
-        return RMSpropBuffers(
-            jnp.zeros((), jnp.int32), zeros, zeros if has_momentum else None, zeros if centered else None
-        )
+        return RMSpropBuffers(zeros, zeros if has_momentum else None, zeros if centered else None)
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
@@ -75,7 +73,7 @@ def rmsprop(
             update = s(-h.lr) * buf
         else:
             update = s(-h.lr) * grad / avg
-        return update, RMSpropBuffers(buffers.step + 1, square_avg, buf, grad_avg)
+        return update, RMSpropBuffers(square_avg, buf, grad_avg)
 
     return base.transformation(
         RMSpropHyperparams(lr, alpha, eps, weight_decay, momentum), init, rule

@@ -14,7 +14,8 @@ when it creates the state; ``lr`` has no effect after that). The stored previous
 :math:`g_{t-1}` is the gradient after the zeroing, so a sign change is followed by a step with
 factor 1. Complex tensors are updated as their real view, as in torch.
 
-State (torch's names): ``step``, ``prev`` (:math:`g_{t-1}`), ``step_size`` (:math:`\Delta`).
+State (torch's names): ``prev`` (:math:`g_{t-1}`), ``step_size`` (:math:`\Delta`); torch's ``step``
+(which Rprop only counts) is ``count + 1`` (:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ class RpropHyperparams(NamedTuple):
 
 
 class RpropBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     prev: Any  # torch: state['prev']
     step_size: Any  # torch: state['step_size']
 
@@ -47,7 +47,6 @@ def rprop(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, maximize=False):
 
     def init(param):
         return RpropBuffers(
-            jnp.zeros((), jnp.int32),
             jnp.zeros_like(param),
             # torch fills step_size with the group's lr when it creates the state, i.e. at the
             # first update; the rule does the same, this is only the value seen before any update.
@@ -60,11 +59,11 @@ def rprop(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), *, maximize=False):
         step_size_min, step_size_max = h.step_sizes
         if maximize:
             grad = -grad
-        step_size = jnp.where(buffers.step == 0, s(h.lr), buffers.step_size)
+        step_size = jnp.where(count == 0, s(h.lr), buffers.step_size)
         sign = jnp.sign(grad * buffers.prev)
         factor = jnp.where(sign > 0, s(etaplus), jnp.where(sign < 0, s(etaminus), jnp.where(sign == 0, s(1), sign)))
         step_size = jnp.clip(step_size * factor, s(step_size_min), s(step_size_max))
         grad = jnp.where(sign < 0, jnp.zeros_like(grad), grad)
-        return -(jnp.sign(grad) * step_size), RpropBuffers(buffers.step + 1, grad, step_size)
+        return -(jnp.sign(grad) * step_size), RpropBuffers(grad, step_size)
 
     return base.transformation(RpropHyperparams(lr, tuple(etas), tuple(step_sizes)), init, rule)

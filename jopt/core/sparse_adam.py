@@ -12,17 +12,16 @@ absent**, which is exactly what torch does with ``grad.to_sparse()``: where :mat
     \theta_t &\leftarrow \theta_{t-1} - \frac{\gamma\sqrt{1-\beta_2^t}}{1-\beta_1^t}\,
         \frac{m_t}{\sqrt{v_t} + \epsilon}
 
-and :math:`m, v, \theta` keep their values where :math:`g_t = 0`. The step count :math:`t` is per
-tensor and advances at every update, as torch's ``state['step']`` does (also when the gradient is
-all zeros). There is no weight decay (torch has none), and complex parameters are refused, as in
+and :math:`m, v, \theta` keep their values where :math:`g_t = 0`. The step count :math:`t` advances at
+every update, as torch's ``state['step']`` does (also when the gradient is all zeros). There is no weight decay (torch has none), and complex parameters are refused, as in
 torch.
 
 A gradient leaf may also be a ``jax.experimental.sparse.BCOO``: it is summed into its dense form
 (duplicate indices add up, as torch's ``coalesce()``) and follows the same rule, so a stored entry
 whose value is zero counts as absent.
 
-State (torch's names): ``step`` (:math:`t`; torch keeps it as a Python int), ``exp_avg``
-(:math:`m`), ``exp_avg_sq`` (:math:`v`).
+State (torch's names): ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`); torch's ``step``
+(:math:`t`, a Python int in torch) is ``count + 1`` (:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations
@@ -43,7 +42,6 @@ class SparseAdamHyperparams(NamedTuple):
 
 
 class SparseAdamBuffers(NamedTuple):
-    step: Any  # torch: state['step']
     exp_avg: Any  # torch: state['exp_avg']
     exp_avg_sq: Any  # torch: state['exp_avg_sq']
 
@@ -66,12 +64,11 @@ def sparse_adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, *, maximize=False):
 
     def init(param):
         zeros = jnp.zeros_like(param)
-        return SparseAdamBuffers(jnp.zeros((), jnp.int32), zeros, zeros)
+        return SparseAdamBuffers(zeros, zeros)
 
     def rule(h, count, param, grad, buffers):
         s = lambda x: base.scalar(x, param)
         beta1, beta2 = h.betas
-        step = buffers.step + 1
         if maximize:
             grad = -grad
         present = grad != 0
@@ -83,10 +80,10 @@ def sparse_adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, *, maximize=False):
         numer = exp_avg_update + old_exp_avg
         denom = jnp.sqrt(exp_avg_sq_update + old_exp_avg_sq) + s(h.eps)
 
-        t = step.astype(base.float_dtype())
+        t = base.torch_step(count)
         step_size = h.lr * jnp.sqrt(1 - beta2**t) / (1 - beta1**t)
         update = jnp.where(present, s(-step_size) * (numer / denom), jnp.zeros_like(param))
-        return update, SparseAdamBuffers(step, exp_avg, exp_avg_sq)
+        return update, SparseAdamBuffers(exp_avg, exp_avg_sq)
 
     inner = base.transformation(SparseAdamHyperparams(lr, tuple(betas), eps), init, rule)
 

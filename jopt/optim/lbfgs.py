@@ -25,6 +25,7 @@ _LISTS = ("old_dirs", "old_stps", "ro", "al")
 class LBFGS(Optimizer):
     __doc__ = jopt.core.lbfgs.__doc__
     functional = staticmethod(jopt.lbfgs)
+    _step_type = None  # torch keeps no 'step' for it
 
     def __init__(
         self,

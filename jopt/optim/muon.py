@@ -9,6 +9,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class Muon(Optimizer):
     __doc__ = jopt.core.muon.__doc__
     functional = staticmethod(jopt.muon)
+    _step_type = None  # torch keeps no 'step' for it
 
     def __init__(
         self,

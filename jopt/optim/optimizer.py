@@ -8,8 +8,10 @@ a momentum buffer only for non-zero momentum), and the shapes of the parameters 
 gradients. Changing ``group['lr']`` or any other value passes a new argument, not a new program.
 
 Names are translated at this edge only: a functional buffer field (``AdamBuffers.exp_avg``) is
-the torch state key of the same name, and ``step`` is shown as torch's float32 scalar in
-``state_dict()``.
+the torch state key of the same name. torch's per-parameter ``step`` is kept here, on the host
+(a float32 scalar, as torch's): the functional state has one count for all its tensors, so
+parameters with equal steps go to the transformation together, as one block with that count.
+A parameter whose ``.grad`` was ``None`` for a while then forms a block of its own.
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ required = _RequiredParameter()
 
 # --- translation between torch's per-parameter dicts and functional buffers -----------------
 
-_STEP = "step"  # the one buffer whose torch representation (float32 scalar) differs from ours
+_STEP = "step"  # torch's per-parameter step count, kept by the layer (see the module doc)
 
 
 def _to_numpy(value):
@@ -212,8 +214,9 @@ class Optimizer:
     """
 
     functional: ClassVar[Callable]
-    # State keys torch keeps as Python ints (SparseAdam's 'step'); state_dict() gives them as ints.
-    _python_int_state: ClassVar[frozenset[str]] = frozenset()
+    # The type of torch's state['step']: a float32 scalar tensor, a Python int (SparseAdam), or
+    # None where torch keeps no step (SGD, Muon, LBFGS).
+    _step_type: ClassVar[type | None] = np.float32
 
     def __init__(self, params, defaults: dict[str, Any]):
         self.defaults = defaults
@@ -364,9 +367,7 @@ class Optimizer:
             packed["params"] = [index[id(p)] for p in group["params"]]
             param_groups.append(packed)
         state = {
-            index[id(p)]: {
-                k: int(v) if k in self._python_int_state else _export_buffer(k, v) for k, v in s.items()
-            }
+            index[id(p)]: {k: _export_buffer(k, v) for k, v in s.items()}
             for p, s in self.state.items()
             if isinstance(p, Parameter) and id(p) in index
         }
@@ -420,7 +421,7 @@ class Optimizer:
 
     def _import_state(self, index, param: Parameter, saved: dict, config: _Config) -> dict:
         """One parameter's saved state, converted and checked (ValueError on any mismatch)."""
-        return _import_state(index, param, saved, config)
+        return _import_state(index, param, saved, config, self._step_type)
 
     # -- the step --
 
@@ -449,6 +450,8 @@ class Optimizer:
                 buffers = config.tx.init([p.data for p in missing]).buffers
                 for i, p in enumerate(missing):
                     self.state[p].update((name, getattr(buffers, name)[i]) for name in config.buffer_names)
+                    if self._step_type is not None:
+                        self.state[p][_STEP] = self._step_type(0)
 
     def _transformation(self, options: dict[str, Any]):
         """The functional transformation for a group's options (the factory's arguments).
@@ -466,22 +469,26 @@ class Optimizer:
         return loss
 
     def _update(self) -> None:
-        """One jitted call for all groups. A group's parameters with grads form one block, or two
-        when some of them have no state yet (their buffers come from ``init``, at count 0)."""
-        configs, blocks, args = [], [], []
+        """One jitted call for all groups. A group's parameters with grads form one block per
+        step count: the parameters without state yet (their buffers come from ``init``, at count
+        0), and those with state, by their ``step`` (usually one block)."""
+        configs, blocks, counts, args = [], [], [], []
         for group in self.param_groups:
             config = self._config(group)
-            with_grad = [p for p in group["params"] if p.grad is not None]
             hyper = config.hyper_type(*(_hyper_arg(group[name]) for name in config.hyper_type._fields))
-            states = [self.state.get(p) for p in with_grad]
-            for fresh in (True, False):
-                block_states = [state for state in states if fresh != bool(state)]
-                block = [p for p, state in zip(with_grad, states) if fresh != bool(state)]
-                if not block:
-                    continue
-                if fresh:
+            by_count: dict = {}
+            for p in group["params"]:
+                if p.grad is not None:
+                    state = self.state.get(p)
+                    # None: no state yet. Without a step kept (SGD), count 1 only marks an update
+                    # that is not the first (SGD's momentum buffer starts from the gradient).
+                    count = None if not state else 1 if self._step_type is None else int(state[_STEP])
+                    by_count.setdefault(count, []).append(p)
+            for count, block in by_count.items():
+                if count is None:
                     buffers = config.tx.init([p.data for p in block]).buffers
                 else:
+                    block_states = [self.state[p] for p in block]
                     buffers = config.buffer_type(
                         *(
                             # .get: a buffer may exist for some parameters only (Adafactor's row_var)
@@ -489,16 +496,17 @@ class Optimizer:
                             for name in config.buffer_type._fields
                         )
                     )
+                count = count or 0
                 configs.append(config)
                 blocks.append(block)
-                # count 0 marks a first update (SGD's momentum buffer starts from the gradient).
-                args.append((hyper, 0 if fresh else 1, [p.data for p in block], buffers, [p.grad for p in block]))
+                counts.append(count)
+                args.append((hyper, count, [p.data for p in block], buffers, [p.grad for p in block]))
         key = tuple(id(c) for c in configs)
         step_fn = self._step_fns.get(key)
         if step_fn is None:
             step_fn = self._step_fns[key] = self._compile([c.tx for c in configs])
         new_params, new_buffers = step_fn(*(zip(*args) if args else ((),) * 5))
-        for config, block, block_params, block_buffers in zip(configs, blocks, new_params, new_buffers):
+        for config, block, count, block_params, block_buffers in zip(configs, blocks, counts, new_params, new_buffers):
             for p, value in zip(block, block_params):
                 p.data = value
             block_states = [self.state[p] for p in block]
@@ -506,6 +514,10 @@ class Optimizer:
                 for state, value in zip(block_states, getattr(block_buffers, name)):
                     if value is not None:
                         state[name] = value
+            if self._step_type is not None:
+                step = self._step_type(count + 1)
+                for state in block_states:
+                    state[_STEP] = step
 
     def _compile(self, txs):
         # The argument order is not cosmetic: XLA:CPU's scheduler follows it. With the scalars
@@ -561,7 +573,7 @@ def _export_buffer(name, value):
     return jnp.array(value, copy=True)
 
 
-def _import_state(index, param: Parameter, saved: dict, config: _Config) -> dict:
+def _import_state(index, param: Parameter, saved: dict, config: _Config, step_type) -> dict:
     """Convert and check one parameter's saved state; raise ValueError on any mismatch."""
     saved = {k: v for k, v in saved.items() if v is not None}  # torch may store None buffers
     if not saved:
@@ -569,12 +581,17 @@ def _import_state(index, param: Parameter, saved: dict, config: _Config) -> dict
     expected = jax.eval_shape(config.tx.init, [param.data]).buffers
     # A buffer may exist for some parameters only (Adafactor's row_var: 2+ dims).
     names = [n for n in config.buffer_names if getattr(expected, n)[0] is not None]
-    missing = [n for n in names if n not in saved]
+    missing = [n for n in names + ([_STEP] if step_type else []) if n not in saved]
     if missing:
         raise ValueError(f"state of parameter {index} lacks {missing}; it has {sorted(saved)}")
     out = {}
     for name, value in saved.items():
         array = _to_numpy(value)
+        if name == _STEP and step_type:
+            if array.shape != ():
+                raise ValueError(f"state 'step' of parameter {index} has shape {array.shape}, expected ()")
+            out[name] = step_type(np.rint(array))  # torch's float step holds an integer
+            continue
         if name not in config.buffer_names:
             out[name] = jnp.asarray(array)  # kept as torch keeps state it does not know
             continue
@@ -588,8 +605,6 @@ def _import_state(index, param: Parameter, saved: dict, config: _Config) -> dict
                 f"state {name!r} of parameter {index} has shape {array.shape}, expected {want.shape} "
                 f"for a parameter of shape {tuple(param.shape)}"
             )
-        if name == _STEP:
-            array = np.rint(array)  # torch's float step, our integer count
         out[name] = jnp.asarray(array.astype(want.dtype))
     return out
 
