@@ -2,7 +2,7 @@
 
 Plain sharding needs nothing from here: every jopt optimizer is elementwise per tensor, so with
 parameters sharded by a ``NamedSharding`` the state that ``init`` makes has the parameters'
-shardings (per-tensor scalars such as ``step`` replicated) and a jitted ``update`` keeps them,
+shardings (``count``, hyperparameters and per-tensor scalars replicated) and a jitted ``update`` keeps them,
 with no communication.
 
 ZeRO-1 (:func:`zero1`) shards the optimizer *state* of replicated (data-parallel) parameters
@@ -64,7 +64,7 @@ def zero1(
 
         mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
         tx = jopt.zero1(jopt.adam(lr=1e-3), mesh, "data")
-        state = tx.init(params)   # exp_avg etc. split 8 ways, step replicated
+        state = tx.init(params)   # exp_avg etc. split 8 ways, count replicated
     """
     if axis_name not in mesh.shape:
         raise ValueError(f"mesh has no axis {axis_name!r}; its axes are {tuple(mesh.shape)}")
