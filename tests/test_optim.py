@@ -204,6 +204,14 @@ def _corrupt_missing_buffer(sd):
     del sd["state"][0]["exp_avg_sq"]
 
 
+def _corrupt_missing_step(sd):
+    del sd["state"][1]["step"]
+
+
+def _corrupt_step_shape(sd):
+    sd["state"][3]["step"] = np.ones(2, np.float32)
+
+
 @pytest.mark.parametrize(
     "corrupt, message",
     [
@@ -211,6 +219,8 @@ def _corrupt_missing_buffer(sd):
         (_corrupt_group_size, "doesn't match the size"),
         (_corrupt_shape, "has shape"),
         (_corrupt_missing_buffer, "lacks"),
+        (_corrupt_missing_step, "lacks"),
+        (_corrupt_step_shape, "'step' of parameter 3 has shape"),
     ],
 )
 def test_invalid_state_dict_raises_and_changes_nothing(corrupt, message):
