@@ -21,8 +21,9 @@ torch counts ``state['step']`` per tensor, but a functional update advances ever
 of them equal ``count``: the state holds that one count (:func:`torch_step`), not a step per
 tensor. An XLA:CPU kernel costs a microsecond or two whatever its size, and a per-tensor step
 cost four (its increment and the bias corrections computed from it) plus an array in and out of
-every step: 10-20% of a step over many small tensors. The torch-style layer, where a parameter
-without a gradient does not advance, gives each set of parameters with equal steps its own count.
+every step (W3 Adam, 192 tensors, became 6-10% faster without it; see docs/performance.md). The
+torch-style layer, where a parameter without a gradient does not advance, gives each set of
+parameters with equal steps its own count.
 """
 
 from __future__ import annotations
