@@ -1,7 +1,6 @@
 """The functional core beyond the option sweep: schedules, hyperparameters in state, dtypes,
 jax transformations, and a self-test showing the harness catches a formula change."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +13,7 @@ import jopt
 import jopt.optim
 from jopt.core import adam as adam_module
 from jopt.core import base
-from parity import Spec, assert_close, run_functional
+from parity import assert_close, run_functional
 from specs import BY_NAME
 
 

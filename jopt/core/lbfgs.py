@@ -255,7 +255,6 @@ def _max_abs(x):
 def start(buffers: LBFGSBuffers, x) -> Carry:
     """The carry of an update that awaits the loss and gradient at ``x`` (torch's first closure call)."""
     hdt = base.float_dtype()
-    n = x.shape[0]
     zero_i = jnp.zeros((), jnp.int32)
     zero_h = jnp.zeros((), hdt)
     zero_p = jnp.zeros((), x.dtype)
