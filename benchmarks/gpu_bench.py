@@ -50,18 +50,23 @@ def timed(step, sync, steps, warmup=3):
     return statistics.median(times)
 
 
-def copy_bandwidth(n, torch_device, steps):
-    """Bytes per second of the best device-to-device copy of ``n`` float32 values (read + write)."""
+def jax_copy_seconds(n, steps):
     src = jnp.ones((n,), jnp.float32)
     copy = jax.jit(lambda x: x + 1)  # not `x + 0`: a copy XLA cannot elide
     out = [None]
-    jax_seconds = timed(lambda: out.__setitem__(0, copy(src)), lambda: jax.block_until_ready(out[0]), steps)
-    del src, out
-    t_src = torch.ones(n, device=torch_device)
-    t_dst = torch.empty_like(t_src)
-    torch_seconds = timed(lambda: t_dst.copy_(t_src), lambda: torch_sync(torch_device), steps)
-    del t_src, t_dst
-    return {"jax": 8 * n / jax_seconds, "torch": 8 * n / torch_seconds}
+    return timed(lambda: out.__setitem__(0, copy(src)), lambda: jax.block_until_ready(out[0]), steps)
+
+
+def torch_copy_seconds(n, device, steps):
+    src = torch.ones(n, device=device)
+    dst = torch.empty_like(src)
+    return timed(lambda: dst.copy_(src), lambda: torch_sync(device), steps)
+
+
+def copy_bandwidth(n, torch_device, steps):
+    """Bytes per second of a device-to-device copy of ``n`` float32 values (read + write), by JAX
+    and by torch (each frees its arrays before the other runs)."""
+    return {"jax": 8 * n / jax_copy_seconds(n, steps), "torch": 8 * n / torch_copy_seconds(n, torch_device, steps)}
 
 
 def torch_sync(device):
