@@ -14,7 +14,8 @@ with :math:`\gamma` = ``lr``, :math:`\lambda` = ``lambd``, :math:`\alpha` = ``al
 of the first update, as torch reads it when it creates the state). As in torch's single-tensor
 path, :math:`\eta` and :math:`\mu` are updated after the parameter, from the new step count.
 
-State (torch's names): ``eta`` (:math:`\eta`), ``mu`` (:math:`\mu`) and ``ax`` (:math:`\bar\theta`, the averaged parameters). ``eta`` and ``mu`` are per-tensor float32
+State (torch's names): ``eta`` (:math:`\eta`), ``mu`` (:math:`\mu`) and ``ax``
+(:math:`\bar\theta`, the averaged parameters). ``eta`` and ``mu`` are per-tensor float32
 scalars, torch's scalar dtype (``torch.get_default_dtype()`` float32), so they are rounded to
 float32 between steps exactly as in torch. torch's ``step`` (:math:`t`) is ``count + 1``
 (:func:`jopt.core.base.torch_step`).

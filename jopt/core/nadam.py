@@ -16,8 +16,8 @@ r"""NAdam, torch's ``torch.optim.NAdam``.
 with :math:`\gamma` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\psi` =
 ``momentum_decay``, :math:`\lambda` = ``weight_decay``.
 
-State (torch's names): ``mu_product`` (:math:`\Pi`, a float32 scalar per tensor as
-torch keeps it), ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`); torch's ``step`` (:math:`t`) is ``count + 1``
+State (torch's names): ``mu_product`` (:math:`\Pi`, a float32 scalar per tensor as torch keeps it),
+``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`); torch's ``step`` (:math:`t`) is ``count + 1``
 (:func:`jopt.core.base.torch_step`).
 """
 

@@ -14,9 +14,9 @@ with :math:`\gamma` = ``lr``, :math:`\alpha` = ``alpha``, :math:`\mu` = ``moment
 :math:`\lambda` = ``weight_decay``. As in torch, ``lr`` stays outside the momentum buffer, so a
 new ``lr`` scales the whole buffered step.
 
-State (torch's names): ``square_avg`` (:math:`v`), ``momentum_buffer`` (:math:`b`, only
-when ``momentum > 0``), ``grad_avg`` (:math:`\bar g`, only when ``centered``). torch's ``step`` (which RMSprop only
-counts) is ``count + 1`` (:func:`jopt.core.base.torch_step`).
+State (torch's names): ``square_avg`` (:math:`v`), ``momentum_buffer`` (:math:`b`, only when
+``momentum > 0``), ``grad_avg`` (:math:`\bar g`, only when ``centered``). torch's ``step`` (which
+RMSprop only counts) is ``count + 1`` (:func:`jopt.core.base.torch_step`).
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ absent**, which is exactly what torch does with ``grad.to_sparse()``: where :mat
     \theta_t &\leftarrow \theta_{t-1} - \frac{\gamma\sqrt{1-\beta_2^t}}{1-\beta_1^t}\,
         \frac{m_t}{\sqrt{v_t} + \epsilon}
 
-and :math:`m, v, \theta` keep their values where :math:`g_t = 0`. The step count :math:`t` advances at
-every update, as torch's ``state['step']`` does (also when the gradient is all zeros). There is no weight decay (torch has none), and complex parameters are refused, as in
-torch.
+and :math:`m, v, \theta` keep their values where :math:`g_t = 0`. The step count :math:`t` advances
+at every update, as torch's ``state['step']`` does (also when the gradient is all zeros). There is
+no weight decay (torch has none), and complex parameters are refused, as in torch.
 
 A gradient leaf may also be a ``jax.experimental.sparse.BCOO``: it is summed into its dense form
 (duplicate indices add up, as torch's ``coalesce()``) and follows the same rule, so a stored entry

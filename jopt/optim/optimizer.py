@@ -506,7 +506,9 @@ class Optimizer:
         if step_fn is None:
             step_fn = self._step_fns[key] = self._compile([c.tx for c in configs])
         new_params, new_buffers = step_fn(*(zip(*args) if args else ((),) * 5))
-        for config, block, count, block_params, block_buffers in zip(configs, blocks, counts, new_params, new_buffers):
+        for config, block, count, block_params, block_buffers in zip(
+            configs, blocks, counts, new_params, new_buffers
+        ):
             for p, value in zip(block, block_params):
                 p.data = value
             block_states = [self.state[p] for p in block]
