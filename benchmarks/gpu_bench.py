@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import statistics
 import sys
-import time
 
 # JAX takes 75% of a GPU's memory at its first use unless told otherwise; torch needs its share.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -29,38 +27,26 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jopt  # noqa: E402
-import jopt.optim  # noqa: E402
-from step_bench import functional_step  # noqa: E402
+from step_bench import functional_runner, jopt_optim_runner, median_time  # noqa: E402
 
 BYTES_PER_PARAM = 28  # Adam, float32: read param, grad, exp_avg, exp_avg_sq; write three of them
 COLUMNS = 4096  # W1's row length
 
 
-def timed(step, sync, steps, warmup=3):
-    """Median seconds of ``step`` (each one waited for with ``sync``)."""
-    for _ in range(warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def synced(step, sync):
+    return lambda: (step(), sync())
 
 
 def jax_copy_seconds(n, steps):
     src = jnp.ones((n,), jnp.float32)
     copy = jax.jit(lambda x: x + 1)  # not `x + 0`: a copy XLA cannot elide
-    out = [None]
-    return timed(lambda: out.__setitem__(0, copy(src)), lambda: jax.block_until_ready(out[0]), steps)
+    return median_time(lambda: copy(src).block_until_ready(), steps)
 
 
 def torch_copy_seconds(n, device, steps):
     src = torch.ones(n, device=device)
     dst = torch.empty_like(src)
-    return timed(lambda: dst.copy_(src), lambda: torch_sync(device), steps)
+    return median_time(synced(lambda: dst.copy_(src), lambda: torch_sync(device)), steps)
 
 
 def copy_bandwidth(n, torch_device, steps):
@@ -74,31 +60,17 @@ def torch_sync(device):
         torch.cuda.synchronize(device)
 
 
-def jax_runner(tx, shape):
-    keys = jax.random.split(jax.random.key(0))
-    params, grads = (jax.random.normal(k, shape, jnp.float32) for k in keys)
-    box = [params, jax.jit(tx.init)(params)]
-    step = functional_step(tx)
-
-    def run():
-        box[0], box[1] = step(box[0], box[1], grads)
-
-    return run, lambda: jax.block_until_ready(box[0])
-
-
-def jopt_optim_runner(shape):
-    keys = jax.random.split(jax.random.key(0))
-    param = jopt.optim.Parameter(jax.random.normal(keys[0], shape, jnp.float32))
-    param.grad = jax.random.normal(keys[1], shape, jnp.float32)
-    opt = jopt.optim.Adam([param], lr=1e-3)
-    return opt.step, lambda: jax.block_until_ready(param.data)
+def random_tree(shape, seed):
+    """A one-tensor parameter (or gradient) list, made on the device: 1B values from the host
+    would take longer than the benchmark."""
+    return [jax.random.normal(jax.random.key(seed), shape, jnp.float32)]
 
 
 def torch_fused_runner(shape, device):
     param = torch.randn(shape, device=device, requires_grad=True)
     param.grad = torch.randn(shape, device=device)
     opt = torch.optim.Adam([param], lr=1e-3, fused=True)
-    return opt.step, lambda: torch_sync(device)
+    return synced(opt.step, lambda: torch_sync(device))
 
 
 def main(argv=None):
@@ -118,17 +90,18 @@ def main(argv=None):
           f"torch {bandwidth['torch'] / 1e9:.0f} GB/s; ceiling {ceiling / 1e9:.0f} GB/s")
     print(f"Adam, one {list(shape)} float32 tensor ({n:.3g} params), {BYTES_PER_PARAM} B/param, "
           f"medians of {args.steps} steps\n")
+    # The step_bench runners donate their arrays (and wait for each step): fresh ones for each.
     makers = {
-        "jopt": lambda: jax_runner(jopt.adam(lr=1e-3), shape),
-        "jopt.optim": lambda: jopt_optim_runner(shape),
-        "optax": lambda: jax_runner(optax.adam(1e-3), shape),
+        "jopt": lambda: functional_runner(jopt.adam(lr=1e-3), random_tree(shape, 0), random_tree(shape, 1)),
+        "jopt.optim": lambda: jopt_optim_runner("adam", random_tree(shape, 0), random_tree(shape, 1)),
+        "optax": lambda: functional_runner(optax.adam(1e-3), random_tree(shape, 0), random_tree(shape, 1)),
         "torch fused": lambda: torch_fused_runner(shape, torch_device),
     }
     seconds = {}
     for name, make in makers.items():
-        step, sync = make()
-        seconds[name] = timed(step, sync, args.steps)
-        del step, sync
+        run = make()
+        seconds[name] = median_time(run, args.steps)
+        del run
         gc.collect()
         if torch_device.type == "cuda":
             torch.cuda.empty_cache()

@@ -2,8 +2,8 @@
 
 Plain sharding needs nothing from here: every jopt optimizer is elementwise per tensor, so with
 parameters sharded by a ``NamedSharding`` the state that ``init`` makes has the parameters'
-shardings (``count``, hyperparameters and per-tensor scalars replicated) and a jitted ``update`` keeps them,
-with no communication.
+shardings (``count``, hyperparameters and per-tensor scalars replicated) and a jitted
+``update`` keeps them, with no communication.
 
 ZeRO-1 (:func:`zero1`) shards the optimizer *state* of replicated (data-parallel) parameters
 along one mesh axis: each state array is split along its largest dimension that the axis size

@@ -367,7 +367,7 @@ class Optimizer:
             packed["params"] = [index[id(p)] for p in group["params"]]
             param_groups.append(packed)
         state = {
-            index[id(p)]: {k: _export_buffer(k, v) for k, v in s.items()}
+            index[id(p)]: {k: _export_buffer(v) for k, v in s.items()}
             for p, s in self.state.items()
             if isinstance(p, Parameter) and id(p) in index
         }
@@ -472,7 +472,7 @@ class Optimizer:
         """One jitted call for all groups. A group's parameters with grads form one block per
         step count: the parameters without state yet (their buffers come from ``init``, at count
         0), and those with state, by their ``step`` (usually one block)."""
-        configs, blocks, counts, args = [], [], [], []
+        blocks, args = [], []  # blocks: (config, parameters, count), args: the jitted call's per block
         for group in self.param_groups:
             config = self._config(group)
             hyper = config.hyper_type(*(_hyper_arg(group[name]) for name in config.hyper_type._fields))
@@ -497,18 +497,14 @@ class Optimizer:
                         )
                     )
                 count = count or 0
-                configs.append(config)
-                blocks.append(block)
-                counts.append(count)
+                blocks.append((config, block, count))
                 args.append((hyper, count, [p.data for p in block], buffers, [p.grad for p in block]))
-        key = tuple(id(c) for c in configs)
+        key = tuple(id(config) for config, _, _ in blocks)
         step_fn = self._step_fns.get(key)
         if step_fn is None:
-            step_fn = self._step_fns[key] = self._compile([c.tx for c in configs])
+            step_fn = self._step_fns[key] = self._compile([config.tx for config, _, _ in blocks])
         new_params, new_buffers = step_fn(*(zip(*args) if args else ((),) * 5))
-        for config, block, count, block_params, block_buffers in zip(
-            configs, blocks, counts, new_params, new_buffers
-        ):
+        for (config, block, count), block_params, block_buffers in zip(blocks, new_params, new_buffers):
             for p, value in zip(block, block_params):
                 p.data = value
             block_states = [self.state[p] for p in block]
@@ -565,14 +561,12 @@ def _hyper_arg(value):
     return float(value)
 
 
-def _export_buffer(name, value):
+def _export_buffer(value):
     if isinstance(value, (list, tuple)):  # LBFGS keeps lists of tensors
-        return [_export_buffer(name, v) for v in value]
+        return [_export_buffer(v) for v in value]
     if value is None or isinstance(value, (int, float)):  # and Python numbers
         return value
-    if name == _STEP:
-        return jnp.asarray(value, jnp.float32)  # torch keeps 'step' as a float32 scalar
-    return jnp.array(value, copy=True)
+    return jnp.array(value, copy=True)  # 'step' too: a float32 scalar, as torch keeps it
 
 
 def _import_state(index, param: Parameter, saved: dict, config: _Config, step_type) -> dict:
@@ -615,21 +609,19 @@ def to_torch(state_dict: dict[str, Any]) -> dict[str, Any]:
     """A jopt state_dict as one ``torch.optim.<Same>.load_state_dict`` accepts (torch tensors)."""
     import torch
 
-    def tensor(name, value):
+    def tensor(value):
         if isinstance(value, (list, tuple)):
-            return [tensor(name, v) for v in value]
+            return [tensor(v) for v in value]
         if value is None or isinstance(value, (int, float)):
             return value
         array = np.asarray(value)
         if array.dtype == jnp.bfloat16:
             return torch.from_numpy(array.astype(np.float32)).to(torch.bfloat16)
-        if name == _STEP:
-            return torch.tensor(float(array), dtype=torch.float32)
         return torch.from_numpy(array.copy())
 
     return {
         "state": {
-            i: {k: tensor(k, v) for k, v in s.items()}
+            i: {k: tensor(v) for k, v in s.items()}
             for i, s in state_dict["state"].items()
         },
         "param_groups": copy.deepcopy(state_dict["param_groups"]),
