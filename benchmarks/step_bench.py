@@ -4,8 +4,10 @@
     python benchmarks/step_bench.py --workloads W4 --optimizers adam --steps 50
 
 For each workload and optimizer it prints the median step time of every variant, the memory
-floor (bytes an ideal step moves / measured memory bandwidth), and ratios against torch fused and
-against optax. Then peak memory of a W1 Adam step per JAX variant (each in a child process), the
+floor (bytes an ideal step moves / measured memory bandwidth), and ratios against torch fused,
+against optax and against optax with its hyperparameters in the state
+(``optax.inject_hyperparams``, what jopt's state holds). Then the least time a W4 step can take
+through XLA:CPU, peak memory of a W1 Adam step per JAX variant (each in a child process), the
 first-step compile time and the number of compiles over 1000 scheduled steps.
 """
 
@@ -19,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,28 +53,46 @@ WORKLOADS = {
     "W4": [(64, 32), (32,), (32, 32), (32,), (32, 32), (32,), (32, 16), (16,), (16, 16), (16,), (16, 10), (10,)],
 }
 
-# name: (jopt factory kwargs, torch class, optax equivalent, bytes moved per float32 parameter, torch fused?)
+class Case(NamedTuple):
+    """One optimizer, configured alike in every framework."""
+
+    jopt: Callable  # () -> the jopt transformation
+    jopt_class: type  # its jopt.optim class, built with torch_kwargs
+    torch_class: type
+    torch_kwargs: dict
+    optax: Callable  # () -> optax's equivalent, constants compiled into the program
+    optax_inject: Callable  # () -> the same with every number in the state, as jopt holds them
+    bytes_per_param: int  # an ideal step's memory traffic per float32 parameter
+    torch_fused: bool  # torch has fused=True for it
+
+
+inject = optax.inject_hyperparams
 OPTIMIZERS = {
-    "adam": (lambda: jopt.adam(lr=1e-3), torch.optim.Adam, {}, lambda: optax.adam(1e-3), 28, True),
-    "adamw": (lambda: jopt.adamw(lr=1e-3), torch.optim.AdamW, {}, lambda: optax.adamw(1e-3, weight_decay=1e-2), 28, True),
-    "sgd_momentum": (
-        lambda: jopt.sgd(lr=1e-2, momentum=0.9),
-        torch.optim.SGD,
-        dict(lr=1e-2, momentum=0.9),
-        lambda: optax.sgd(1e-2, momentum=0.9),
-        20,
-        True,
+    "adam": Case(
+        lambda: jopt.adam(lr=1e-3), jopt.optim.Adam, torch.optim.Adam, dict(lr=1e-3),
+        lambda: optax.adam(1e-3),
+        lambda: inject(optax.adam)(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8),
+        28, True,
     ),
-    "rmsprop": (
-        lambda: jopt.rmsprop(lr=1e-2),
-        torch.optim.RMSprop,
-        dict(lr=1e-2),
+    "adamw": Case(
+        lambda: jopt.adamw(lr=1e-3), jopt.optim.AdamW, torch.optim.AdamW, dict(lr=1e-3),
+        lambda: optax.adamw(1e-3, weight_decay=1e-2),
+        lambda: inject(optax.adamw)(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-2),
+        28, True,
+    ),
+    "sgd_momentum": Case(
+        lambda: jopt.sgd(lr=1e-2, momentum=0.9), jopt.optim.SGD, torch.optim.SGD, dict(lr=1e-2, momentum=0.9),
+        lambda: optax.sgd(1e-2, momentum=0.9),
+        lambda: inject(optax.sgd)(learning_rate=1e-2, momentum=0.9),
+        20, True,
+    ),
+    "rmsprop": Case(
+        lambda: jopt.rmsprop(lr=1e-2), jopt.optim.RMSprop, torch.optim.RMSprop, dict(lr=1e-2),
         lambda: optax.rmsprop(1e-2, decay=0.99, eps=1e-8),
-        20,
-        False,
+        lambda: inject(optax.rmsprop)(learning_rate=1e-2, decay=0.99, eps=1e-8),
+        20, False,
     ),
 }
-JOPT_CLASS = {"adam": jopt.optim.Adam, "adamw": jopt.optim.AdamW, "sgd_momentum": jopt.optim.SGD, "rmsprop": jopt.optim.RMSprop}
 
 
 # A workload this small (W4) steps in microseconds, under the machine's noise: time more steps.
@@ -89,8 +110,9 @@ def median_time(step, steps, warmup=3):
     return statistics.median(times)
 
 
-def interleaved_medians(runners, steps, rounds=8):
-    """Median step time of each runner, timed in ``rounds`` alternating rounds so that a slow
+def interleaved_rounds(runners, steps, rounds=8):
+    """Each runner's step times, per round: ``{name: [[seconds, ...] per round]}``, from ``steps``
+    steps per runner timed in ``rounds`` rounds that alternate between runners, so that a slow
     spell of a shared machine falls on every variant alike rather than on one of them.
 
     Each round starts from a different variant, and each variant's block starts after a pause
@@ -107,11 +129,24 @@ def interleaved_medians(runners, steps, rounds=8):
             run = runners[name]
             time.sleep(0.05)
             run()
+            block = []
             for _ in range(max(1, steps // rounds)):
                 start = time.perf_counter()
                 run()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+                block.append(time.perf_counter() - start)
+            times[name].append(block)
+    return times
+
+
+def median_step(rounds):
+    return statistics.median(t for block in rounds for t in block)
+
+
+def paired_ratio(rounds, other):
+    """The median over rounds of one variant's median step over the other's in the same round:
+    paired by round, the ratio cancels a slow or fast spell of the machine that a ratio of the
+    two overall medians would keep."""
+    return statistics.median(statistics.median(a) / statistics.median(b) for a, b in zip(rounds, other))
 
 
 def make_tree(shapes, seed):
@@ -142,11 +177,11 @@ def functional_runner(tx, params_np, grads_np):
 
 
 def jopt_optim_runner(name, params_np, grads_np):
-    _, _, kwargs, *_ = OPTIMIZERS[name]
+    case = OPTIMIZERS[name]
     params = [jopt.optim.Parameter(p) for p in params_np]
     for p, g in zip(params, grads_np):
         p.grad = jnp.asarray(g)
-    opt = JOPT_CLASS[name](params, **(kwargs or {"lr": 1e-3}))
+    opt = case.jopt_class(params, **case.torch_kwargs)
 
     def run():
         opt.step()
@@ -156,11 +191,11 @@ def jopt_optim_runner(name, params_np, grads_np):
 
 
 def torch_runner(name, params_np, grads_np, **engine):
-    _, cls, kwargs, *_ = OPTIMIZERS[name]
+    case = OPTIMIZERS[name]
     params = [torch.tensor(p, requires_grad=True) for p in params_np]
     for p, g in zip(params, grads_np):
         p.grad = torch.tensor(g)
-    opt = cls(params, **(kwargs or {"lr": 1e-3}), **engine)
+    opt = case.torch_class(params, **case.torch_kwargs, **engine)
     return opt.step
 
 
@@ -192,47 +227,60 @@ def bench(workloads, optimizers, steps):
     bandwidth = memory_bandwidth()
     print(f"memory bandwidth {bandwidth / 1e9:.1f} GB/s (best of copy and in-place add); {os.cpu_count()} CPUs; "
           f"jax {jax.__version__}, optax {optax.__version__}, torch {torch.__version__}; "
-          f"medians of {steps} steps per variant ({SMALL_STEPS_FACTOR * steps} under {SMALL_WORKLOAD_PARAMS:.0e} params), timed in 8 interleaved rounds\n")
-    rows = []
+          f"medians of {steps} steps per variant ({SMALL_STEPS_FACTOR * steps} under {SMALL_WORKLOAD_PARAMS:.0e} params) "
+          f"timed in 8 interleaved rounds; ratios are medians of the 8 per-round ratios\n")
+    print(HEADER)
     for wname in workloads:
         shapes = WORKLOADS[wname]
         params_np, grads_np = make_tree(shapes, 0), make_tree(shapes, 1)
         n = sum(int(np.prod(s)) for s in shapes)
         for oname in optimizers:
-            make_jopt, _, _, make_optax, bytes_per_param, has_fused = OPTIMIZERS[oname]
+            case = OPTIMIZERS[oname]
             runners = {
-                "jopt": functional_runner(make_jopt(), params_np, grads_np),
+                "jopt": functional_runner(case.jopt(), params_np, grads_np),
                 "jopt.optim": jopt_optim_runner(oname, params_np, grads_np),
-                "optax": functional_runner(make_optax(), params_np, grads_np),
+                "optax": functional_runner(case.optax(), params_np, grads_np),
+                "optax inject": functional_runner(case.optax_inject(), params_np, grads_np),
                 "torch": torch_runner(oname, params_np, grads_np, foreach=False),
                 "torch foreach": torch_runner(oname, params_np, grads_np, foreach=True),
             }
-            if has_fused:
+            if case.torch_fused:
                 runners["torch fused"] = torch_runner(oname, params_np, grads_np, fused=True)
-            t = interleaved_medians(runners, steps * (SMALL_STEPS_FACTOR if n < SMALL_WORKLOAD_PARAMS else 1))
+            rounds = interleaved_rounds(runners, steps * (SMALL_STEPS_FACTOR if n < SMALL_WORKLOAD_PARAMS else 1))
             del runners
-            floor = n * bytes_per_param / bandwidth
-            rows.append((wname, n, oname, t, floor))
-            print_row(rows[-1])
-    return rows
+            print_row(wname, n, oname, rounds, n * case.bytes_per_param / bandwidth)
 
 
-HEADER = (f"{'work':4} {'params':>9} {'optimizer':12} {'jopt':>11} {'jopt.optim':>11} {'optax':>11} "
+HEADER = (f"{'work':4} {'params':>9} {'optimizer':12} {'jopt':>11} {'jopt.optim':>11} {'optax':>11} {'inject':>11} "
           f"{'torch':>11} {'foreach':>11} {'fused':>11} {'floor':>11} | {'jopt/fused':>10} {'jopt/optax':>10} "
-          f"{'optim/jopt':>10}")
+          f"{'jopt/inj':>8} {'optim/jopt':>10}")
 
 
-def print_row(row):
-    if not getattr(print_row, "printed", False):
-        print(HEADER)
-        print_row.printed = True
-    wname, n, oname, t, floor = row
-    fused = t.get("torch fused")
-    cells = [fmt(t[k]) for k in ("jopt", "jopt.optim", "optax", "torch", "torch foreach")]
-    cells.append(fmt(fused) if fused else f"{'-':>11}")
-    ratio_fused = f"{t['jopt'] / fused:10.2f}" if fused else f"{'-':>10}"
-    print(f"{wname:4} {n:9d} {oname:12} " + " ".join(cells) + f" {fmt(floor)} | {ratio_fused} "
-          f"{t['jopt'] / t['optax']:10.2f} {t['jopt.optim'] / t['jopt']:10.2f}", flush=True)
+def print_row(wname, n, oname, rounds, floor):
+    def ratio(a, b):
+        return f"{paired_ratio(rounds[a], rounds[b]):.2f}" if b in rounds else "-"
+
+    cells = [fmt(median_step(rounds[k])) if k in rounds else f"{'-':>11}"
+             for k in ("jopt", "jopt.optim", "optax", "optax inject", "torch", "torch foreach", "torch fused")]
+    print(f"{wname:4} {n:9d} {oname:12} " + " ".join(cells) + f" {fmt(floor)} | "
+          f"{ratio('jopt', 'torch fused'):>10} {ratio('jopt', 'optax'):>10} {ratio('jopt', 'optax inject'):>8} "
+          f"{ratio('jopt.optim', 'jopt'):>10}", flush=True)
+
+
+def dispatch_floor(wname="W4", steps=1000):
+    """The least a step of this workload can take through XLA:CPU while each tensor is its own
+    array: a jitted call that adds 1 to each donated tensor (one kernel per output)."""
+    arrays = [jnp.ones(s, jnp.float32) for s in WORKLOADS[wname]]
+    add_one = jax.jit(lambda xs: [x + 1 for x in xs], donate_argnums=0)
+    box = [arrays]
+
+    def run():
+        box[0] = add_one(box[0])
+        jax.block_until_ready(box[0])
+
+    seconds = median_step(interleaved_rounds({"add one": run}, steps)["add one"])
+    print(f"\n{wname} dispatch floor: a jitted call adding 1 to each of its {len(arrays)} donated tensors "
+          f"takes {fmt(seconds).strip()} (one kernel per tensor)")
 
 
 # --- peak memory, in child processes so each variant starts from a clean heap ---------------
@@ -251,13 +299,13 @@ def memory_child(variant, wname, oname):
     first (its arrays freed), then the kernel's peak counter is reset and the run repeated."""
     shapes = WORKLOADS[wname]
     params_np, grads_np = make_tree(shapes, 0), make_tree(shapes, 1)
-    make_jopt, _, _, make_optax, _, _ = OPTIMIZERS[oname]
+    case = OPTIMIZERS[oname]
 
     def run():
         if variant == "jopt.optim":
             step = jopt_optim_runner(oname, params_np, grads_np)
         else:
-            step = functional_runner(make_jopt() if variant == "jopt" else make_optax(), params_np, grads_np)
+            step = functional_runner(case.jopt() if variant == "jopt" else case.optax(), params_np, grads_np)
         for _ in range(5):
             step()
 
@@ -313,7 +361,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.memory_child:
         return memory_child(*args.memory_child)
-    bench(args.workloads.split(","), args.optimizers.split(","), args.steps)
+    workloads = args.workloads.split(",")
+    bench(workloads, args.optimizers.split(","), args.steps)
+    if "W4" in workloads:
+        dispatch_floor()
     if not args.no_memory:
         peak_memory()
     compile_stats()

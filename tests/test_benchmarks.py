@@ -1,5 +1,5 @@
-"""The GPU benchmark runs only where a GPU is lent, rarely: run it here, tiny and on the CPU, so
-that it still works when one is. (No timing is asserted: benchmarks print, tests do not time.)"""
+"""The benchmarks, run tiny so that they keep working: the GPU one on the CPU (a GPU is lent only
+rarely), the step benchmark on W4. No timing is asserted: benchmarks print, tests do not time."""
 
 import pathlib
 import subprocess
@@ -16,3 +16,19 @@ def test_gpu_bench_runs_every_variant():
     rows = [line.split()[0] for line in out.splitlines()[-4:]]
     assert rows == ["jopt", "jopt.optim", "optax", "torch"], out
     assert "copy bandwidth" in out and "[2, 4096]" in out, out
+
+
+def test_step_bench_prints_every_column():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "step_bench.py"),
+         "--workloads", "W4", "--optimizers", "adam,rmsprop", "--steps", "8", "--no-memory"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("work"))
+    assert header.split() == ["work", "params", "optimizer", "jopt", "jopt.optim", "optax", "inject", "torch",
+                              "foreach", "fused", "floor", "|", "jopt/fused", "jopt/optax", "jopt/inj", "optim/jopt"]
+    rows = {line.split()[2]: line for line in lines if line.startswith("W4 ") and " | " in line}
+    assert set(rows) == {"adam", "rmsprop"}, out
+    assert rows["adam"].split("|")[1].split()[0] != "-" and rows["rmsprop"].split("|")[1].split()[0] == "-", out
+    assert "dispatch floor" in out and "compiles over 1000 steps" in out, out

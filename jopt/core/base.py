@@ -226,8 +226,12 @@ def transformation(
         del extra_args
         if params is None:
             raise ValueError("jopt optimizers need `params` in update(grads, state, params), as torch does.")
+        new_count = optax.safe_int32_increment(state.count)
+        # The count as read back from the incremented one: had the rules read ``state.count``
+        # while the new count is written over it (a donated state), XLA would copy it first.
+        count = new_count - 1
         hyper = jax.tree.map(
-            lambda spec, held: _as_hyper_value(spec(state.count) if callable(spec) else held),
+            lambda spec, held: _as_hyper_value(spec(count) if callable(spec) else held),
             hyperparams,
             state.hyperparams,
         )
@@ -238,13 +242,11 @@ def transformation(
         for i, (p, g) in enumerate(zip(p_leaves, g_leaves)):
             buffers = type(template)(*(None if f is None else f[i] for f in b_fields))
             update, new_buffers = rule(
-                hyper, state.count, _to_compute(p), _to_compute(g), _map_buffers(_to_compute, buffers)
+                hyper, count, _to_compute(p), _to_compute(g), _map_buffers(_to_compute, buffers)
             )
             updates.append(_to_storage(update, p.dtype))
             per_leaf.append(_map_buffers(lambda new, old: _to_storage(new, old.dtype), new_buffers, buffers))
-        new_state = OptState(
-            optax.safe_int32_increment(state.count), hyper, _transpose(per_leaf, treedef, template)
-        )
+        new_state = OptState(new_count, hyper, _transpose(per_leaf, treedef, template))
         return treedef.unflatten(updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
