@@ -8,6 +8,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class Adadelta(Optimizer):
     __doc__ = jopt.core.adadelta.__doc__
     functional = staticmethod(jopt.adadelta)
+    _elementwise = True
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class Adagrad(Optimizer):
     __doc__ = jopt.core.adagrad.__doc__
     functional = staticmethod(jopt.adagrad)
+    _elementwise = True
 
     def __init__(
         self,

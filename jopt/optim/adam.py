@@ -8,6 +8,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class Adam(Optimizer):
     __doc__ = jopt.core.adam.__doc__
     functional = staticmethod(jopt.adam)
+    _elementwise = True
 
     def __init__(
         self,

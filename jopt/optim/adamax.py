@@ -8,6 +8,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class Adamax(Optimizer):
     __doc__ = jopt.core.adamax.__doc__
     functional = staticmethod(jopt.adamax)
+    _elementwise = True
 
     def __init__(
         self,

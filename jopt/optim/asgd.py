@@ -10,6 +10,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class ASGD(Optimizer):
     __doc__ = jopt.core.asgd.__doc__
     functional = staticmethod(jopt.asgd)
+    _elementwise = True
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class NAdam(Optimizer):
     __doc__ = jopt.core.nadam.__doc__
     functional = staticmethod(jopt.nadam)
+    _elementwise = True
 
     def __init__(
         self,

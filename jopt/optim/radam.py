@@ -8,6 +8,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class RAdam(Optimizer):
     __doc__ = jopt.core.radam.__doc__
     functional = staticmethod(jopt.radam)
+    _elementwise = True
 
     def __init__(
         self,

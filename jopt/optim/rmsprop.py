@@ -8,6 +8,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class RMSprop(Optimizer):
     __doc__ = jopt.core.rmsprop.__doc__
     functional = staticmethod(jopt.rmsprop)
+    _elementwise = True
 
     def __init__(
         self,

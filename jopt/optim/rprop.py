@@ -8,6 +8,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class Rprop(Optimizer):
     __doc__ = jopt.core.rprop.__doc__
     functional = staticmethod(jopt.rprop)
+    _elementwise = True
 
     def __init__(
         self,

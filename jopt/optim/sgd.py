@@ -8,6 +8,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class SGD(Optimizer):
     __doc__ = jopt.core.sgd.__doc__
     functional = staticmethod(jopt.sgd)
+    _elementwise = True
     _step_type = None  # torch keeps no 'step' for it
 
     def __init__(

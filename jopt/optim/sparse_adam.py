@@ -13,6 +13,7 @@ from jopt.optim.optimizer import Optimizer, torch_defaults
 class SparseAdam(Optimizer):
     __doc__ = jopt.core.sparse_adam.__doc__
     functional = staticmethod(jopt.sparse_adam)
+    _elementwise = True
     _step_type = int  # torch keeps SparseAdam's step as a Python int
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False):
