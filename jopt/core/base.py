@@ -227,8 +227,9 @@ def transformation(
         if params is None:
             raise ValueError("jopt optimizers need `params` in update(grads, state, params), as torch does.")
         new_count = optax.safe_int32_increment(state.count)
-        # The count as read back from the incremented one: had the rules read ``state.count``
-        # while the new count is written over it (a donated state), XLA would copy it first.
+        # The count as read back from the incremented one (``state.count`` until that saturates
+        # at 2**31 - 1): had the rules read ``state.count`` while the new count is written over
+        # it (a donated state), XLA would copy it first.
         count = new_count - 1
         hyper = jax.tree.map(
             lambda spec, held: _as_hyper_value(spec(count) if callable(spec) else held),
