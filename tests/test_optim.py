@@ -430,3 +430,29 @@ def test_complex_parameters_match_torch():
     t_fresh = torch.optim.Adam([tp], lr=0.1, weight_decay=0.1)
     t_fresh.load_state_dict(jopt.optim.to_torch(j_opt.state_dict()))
     assert t_fresh.state[tp]["exp_avg"].dtype == torch.complex64
+
+
+@pytest.mark.parametrize("name", ["Adam", "RMSprop", "Adafactor"])
+def test_tensors_of_3_or_more_dims_run_on_flat_views(name):
+    """On one CPU device an elementwise rule updates a convolution kernel on 1-D views inside a
+    loop (XLA:CPU loops slowly over [..., 3, 3]); Adafactor's factored rule never does. The
+    numbers stay torch's, complex kernels included."""
+    rng = np.random.default_rng(0)
+    real = name == "Adafactor"  # torch's Adafactor takes no complex parameters
+    values = [rng.standard_normal((4, 2, 3, 3)) + (0 if real else 1j) * rng.standard_normal((4, 2, 3, 3)),
+              rng.standard_normal((4,))]
+    values = [v.astype(np.float32 if real or v.ndim == 1 else np.complex64) for v in values]
+    jp = [jopt.optim.Parameter(v) for v in values]
+    tp = [torch.tensor(v, requires_grad=True) for v in values]
+    j_opt, t_opt = getattr(jopt.optim, name)(jp, lr=0.01), getattr(torch.optim, name)(tp, lr=0.01)
+    for _ in range(5):
+        for j, t, v in zip(jp, tp, values):
+            g = rng.standard_normal(v.shape) + (1j * rng.standard_normal(v.shape) if np.iscomplexobj(v) else 0)
+            g = g.astype(v.dtype)
+            j.grad, t.grad = jnp.asarray(g), torch.tensor(g)
+        j_opt.step()
+        t_opt.step()
+    for j, t in zip(jp, tp):
+        assert_close(j.data, t.detach().numpy(), j.dtype)
+    (blocks,) = j_opt._step_fns  # one program: its blocks, (config, on flat views)
+    assert sorted(flat for _, flat in blocks) == ([False] if real else [False, True])
