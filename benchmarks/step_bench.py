@@ -1,6 +1,6 @@
 """One optimizer step, timed: jopt (functional and jopt.optim) against optax and torch, in one run.
 
-    python benchmarks/step_bench.py                  # everything (a few minutes on 2 cores)
+    python benchmarks/step_bench.py                  # everything (about 6 minutes on 2 cores)
     python benchmarks/step_bench.py --workloads W4 --optimizers adam --steps 50
 
 For each workload and optimizer it prints the median step time of every variant, the memory
