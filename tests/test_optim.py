@@ -157,6 +157,25 @@ def test_scheduler_drives_lr_without_retrace():
     assert pair.jopt.trace_count == 1
 
 
+def test_group_values_edited_in_place_take_effect_like_torch():
+    # The layer reuses a group's hyperparameters (as device scalars) while no value is replaced:
+    # a betas list edited in place, and a numpy lr edited in place, must still reach the next step.
+    adam = next(s for s in SPECS if s.name == "adam")
+    pair = Pair(adam, dict(lr=0.01), np.float32)
+    for opt in (pair.jopt, pair.torch):
+        opt.param_groups[0]["betas"] = [0.9, 0.999]
+    pair.jopt.param_groups[1]["lr"] = np.array(0.02)
+    pair.step()
+    for opt in (pair.jopt, pair.torch):
+        opt.param_groups[0]["betas"][0] = 0.5
+    pair.jopt.param_groups[1]["lr"][...] = 0.05
+    pair.torch.param_groups[1]["lr"] = 0.05
+    for _ in range(3):
+        pair.step()
+    pair.check()
+    assert pair.jopt.trace_count == 1
+
+
 def test_state_dict_arrays_survive_later_steps():
     pair = Pair(SPECS[1], dict(lr=0.01), np.float32)
     pair.step()
