@@ -269,18 +269,29 @@ def print_row(wname, n, oname, rounds, floor):
 
 def dispatch_floor(wname="W4", steps=1000):
     """The least a step of this workload can take through XLA:CPU while each tensor is its own
-    array: a jitted call that adds 1 to each donated tensor (one kernel per output)."""
-    arrays = [jnp.ones(s, jnp.float32) for s in WORKLOADS[wname]]
-    add_one = jax.jit(lambda xs: [x + 1 for x in xs], donate_argnums=0)
-    box = [arrays]
+    array: a jitted call that adds 1 to each donated tensor (one kernel per output).
 
-    def run():
-        box[0] = add_one(box[0])
-        jax.block_until_ready(box[0])
+    And the same call on as many 128-element tensors: XLA:CPU's runtime runs a program's kernels
+    one after another in the calling thread only when there are at most 8 of them or none touches
+    more than 512 bytes (``ThunkExecutor``'s thresholds, constants of XLA), and otherwise
+    schedules them on its thread pool; the difference is what that scheduling costs.
+    """
+    def runner(shapes):
+        add_one = jax.jit(lambda xs: [x + 1 for x in xs], donate_argnums=0)
+        box = [[jnp.ones(s, jnp.float32) for s in shapes]]
 
-    seconds = median_step(interleaved_rounds({"add one": run}, steps)["add one"])
-    print(f"\n{wname} dispatch floor: a jitted call adding 1 to each of its {len(arrays)} donated tensors "
-          f"takes {fmt(seconds).strip()} (one kernel per tensor)")
+        def run():
+            box[0] = add_one(box[0])
+            jax.block_until_ready(box[0])
+
+        return run
+
+    shapes = WORKLOADS[wname]
+    rounds = interleaved_rounds({"tensors": runner(shapes), "small": runner([(128,)] * len(shapes))}, steps)
+    print(f"\n{wname} dispatch floor: a jitted call adding 1 to each of its {len(shapes)} donated tensors "
+          f"takes {fmt(median_step(rounds['tensors'])).strip()} (one kernel per tensor); on {len(shapes)} "
+          f"tensors of 128 elements, whose kernels XLA:CPU runs in the calling thread, "
+          f"{fmt(median_step(rounds['small'])).strip()}")
 
 
 # --- peak memory, in child processes so each variant starts from a clean heap ---------------

@@ -31,4 +31,4 @@ def test_step_bench_prints_every_column():
     rows = {line.split()[2]: line for line in lines if line.startswith("W4 ") and " | " in line}
     assert set(rows) == {"adam", "rmsprop"}, out
     assert rows["adam"].split("|")[1].split()[0] != "-" and rows["rmsprop"].split("|")[1].split()[0] == "-", out
-    assert "dispatch floor" in out and "compiles over 1000 steps" in out, out
+    assert "dispatch floor" in out and "tensors of 128 elements" in out and "compiles over 1000 steps" in out, out
