@@ -286,12 +286,14 @@ def dispatch_floor(wname="W4", steps=1000):
 
         return run
 
+    # Each timed in one warm run: interleaved with pauses, as the table's variants are, the
+    # 128-element call ran at either speed from one round to the next.
     shapes = WORKLOADS[wname]
-    rounds = interleaved_rounds({"tensors": runner(shapes), "small": runner([(128,)] * len(shapes))}, steps)
+    pooled = median_time(runner(shapes), steps, warmup=100)
+    inline = median_time(runner([(128,)] * len(shapes)), steps, warmup=100)
     print(f"\n{wname} dispatch floor: a jitted call adding 1 to each of its {len(shapes)} donated tensors "
-          f"takes {fmt(median_step(rounds['tensors'])).strip()} (one kernel per tensor); on {len(shapes)} "
-          f"tensors of 128 elements, whose kernels XLA:CPU runs in the calling thread, "
-          f"{fmt(median_step(rounds['small'])).strip()}")
+          f"takes {fmt(pooled).strip()} (one kernel per tensor); on {len(shapes)} tensors of 128 elements, "
+          f"whose kernels XLA:CPU runs in the calling thread, {fmt(inline).strip()}")
 
 
 # --- peak memory, in child processes so each variant starts from a clean heap ---------------
