@@ -74,9 +74,25 @@ class Pair:
                 assert float(self.jopt.state[j]["step"]) == float(self.torch.state[t]["step"]), what
 
 
+@pytest.fixture(params=["one_after_another", "all_at_once"])
+def step_path(request, monkeypatch):
+    """Run the test's steps both ways the layer compiles a step on one CPU device: one tensor
+    after another (a small model: every test model here) and all tensors at once. Checks, at the
+    end, that the steps went the way asked."""
+    from jopt.optim import optimizer
+
+    traced = []
+    run = optimizer._one_tensor_after_another
+    monkeypatch.setattr(optimizer, "_one_tensor_after_another", lambda *a, **k: traced.append(1) or run(*a, **k))
+    if request.param == "all_at_once":
+        monkeypatch.setattr(optimizer, "_ONE_AFTER_ANOTHER_MAX_TENSORS", 0)
+    yield request.param
+    assert bool(traced) == (request.param == "one_after_another")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", LAYER_CASES, ids=IDS)
-def test_groups_lr_edit_and_missing_grads_match_torch(case, dtype):
+def test_groups_lr_edit_and_missing_grads_match_torch(case, dtype, step_path):
     spec, config = case
     with x64(dtype):
         pair = Pair(spec, config, dtype)
@@ -452,10 +468,11 @@ def test_complex_parameters_match_torch():
 
 
 @pytest.mark.parametrize("name", ["Adam", "RMSprop", "Adafactor"])
-def test_tensors_of_3_or_more_dims_run_on_flat_views(name):
+def test_tensors_of_3_or_more_dims_run_on_flat_views(name, monkeypatch):
     """On one CPU device an elementwise rule updates a convolution kernel on 1-D views inside a
     loop (XLA:CPU loops slowly over [..., 3, 3]); Adafactor's factored rule never does. The
     numbers stay torch's, complex kernels included."""
+    monkeypatch.setattr(jopt.optim.optimizer, "_ONE_AFTER_ANOTHER_MAX_TENSORS", 0)  # as a large model
     rng = np.random.default_rng(0)
     real = name == "Adafactor"  # torch's Adafactor takes no complex parameters
     values = [rng.standard_normal((4, 2, 3, 3)) + (0 if real else 1j) * rng.standard_normal((4, 2, 3, 3)),

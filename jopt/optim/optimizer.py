@@ -13,9 +13,12 @@ the torch state key of the same name. torch's per-parameter ``step`` is kept her
 parameters with equal steps go to the transformation together, as one block with that count.
 A parameter whose ``.grad`` was ``None`` for a while then forms a block of its own.
 
-On a single CPU device, an optimizer whose rule treats each element alone updates its tensors of
-3 or more dimensions (convolution kernels) on flat views, which XLA:CPU loops over twice as fast
-(see ``_on_flat_views``); the numbers are the same.
+On a single CPU device the program takes one of two shapes that XLA:CPU runs faster, with the
+same numbers: a small model's step (at most 24 tensors of at most 16384 elements) updates one
+tensor after another in the calling thread (see ``_one_tensor_after_another``); a larger one
+updates, where the rule treats each element alone, its tensors of 3 or more dimensions
+(convolution kernels) on flat views, which XLA:CPU loops over twice as fast (``_on_flat_views``).
+Each group's hyperparameters are passed as device scalars, made anew only when a value changes.
 """
 
 from __future__ import annotations
@@ -562,6 +565,8 @@ class Optimizer:
             def apply(i, params, buffers, grads):
                 return _apply(txs[i], params, grads, buffers, hypers[i], counts[i])
 
+            if _runs_one_tensor_after_another(params):
+                return _one_tensor_after_another(apply, params, buffers, grads, once=counts[0] >= 0)
             new = [None if flat[i] else apply(i, params[i], buffers[i], grads[i]) for i in range(len(txs))]
             looped = [i for i in range(len(txs)) if flat[i]]
             if looped:
@@ -575,15 +580,15 @@ class Optimizer:
                     new[i] = result
             return tuple(r[0] for r in new), tuple(r[1] for r in new)
 
-        # Hoisted out of the loop, a term of the gradient alone (Adam's (1 - beta2) * grad**2)
-        # would be one more array written and read.
-        options = _KEEP_LOOP_BODY if any(flat) else None
+        # Hoisted out of a loop, a term of the gradient alone (Adam's (1 - beta2) * grad**2)
+        # would be one more array written and read, and one more kernel outside the chain.
+        options = _KEEP_LOOP_BODIES if _single_cpu_device() else None
         return jax.jit(step_fn, donate_argnums=(2, 3), compiler_options=options)
 
 
 _IMMUTABLE = (int, float, str, jax.Array)  # bool is an int; None is no leaf
 
-_KEEP_LOOP_BODY = {"xla_disable_hlo_passes": "while-loop-invariant-code-motion"}
+_KEEP_LOOP_BODIES = {"xla_disable_hlo_passes": "while-loop-invariant-code-motion"}
 
 
 @functools.cache
@@ -610,6 +615,69 @@ def _on_flat_views(fn, carried, read_only, once):
 
     _, new = jax.lax.while_loop(lambda loop: (loop[0] == 0) & once, body, (jnp.int32(0), flatten(carried)))
     return jax.tree.map(lambda n, old: n.reshape(old.shape), new, carried)
+
+
+# A step of at most this many tensors, each of at most this many elements, runs them one after
+# another (W4: 12 tensors, 0.74-0.87x the time of all at once; 24 tensors of 256 elements 0.96x,
+# 48 of them 1.03x, 96 1.06x: a tensor's run-once loop costs more than its kernels on the pool).
+_ONE_AFTER_ANOTHER_MAX_TENSORS = 24
+_ONE_AFTER_ANOTHER_MAX_SIZE = 16384
+
+
+def _runs_one_tensor_after_another(params) -> bool:
+    """Whether a step over these blocks of parameters runs one tensor after another."""
+    sizes = [p.size for block in params for p in block]
+    return (
+        _single_cpu_device()
+        and 0 < len(sizes) <= _ONE_AFTER_ANOTHER_MAX_TENSORS
+        and max(sizes, default=0) <= _ONE_AFTER_ANOTHER_MAX_SIZE
+    )
+
+
+def _one_tensor_after_another(apply, params, buffers, grads, once):
+    """``apply(i, params[i], buffers[i], grads[i])`` for every block ``i``, one tensor at a time:
+    each tensor in a run-once loop that starts when the previous one's has ended, all of them
+    inside one run-once loop (``once`` is true, but only at run time).
+
+    XLA:CPU's runtime hands the kernels of a program to its thread pool unless there are at most
+    8 of them or each depends on the one before, and for the microsecond kernels of a small model
+    the handing over costs more than the kernels (docs/performance.md). Here the program is one
+    loop whose body is a chain (each loop starts from the count the previous one ended at), and
+    each inner loop holds one tensor's few kernels: all run in the calling thread. The numbers
+    are the same: the same operations on the same tensors.
+    """
+    tensors = [(i, j) for i, block in enumerate(params) for j in range(len(block))]
+
+    def one_tensor(i, j):
+        def body(loop):
+            count, (tensor_params, tensor_buffers) = loop
+            return count + 1, apply(i, tensor_params, tensor_buffers, [grads[i][j]])
+
+        return body
+
+    def chain(loop):
+        start, carried = loop
+        new = []
+        for (i, j), tensor in zip(tensors, carried):
+            count, tensor = jax.lax.while_loop(lambda loop: loop[0] == 0, one_tensor(i, j), (start, tensor))
+            start = count - 1  # 0: the next loop runs once, after this one
+            new.append(tensor)
+        return start + 1, new
+
+    carried = [([params[i][j]], _map_fields(lambda b: [b[j]], buffers[i])) for i, j in tensors]
+    first = jnp.where(once, 0, 1).astype(jnp.int32)
+    _, new = jax.lax.while_loop(lambda loop: loop[0] == 0, chain, (first, carried))
+    new_params = tuple([] for _ in params)
+    new_buffers = [_map_fields(lambda _: [], block) for block in buffers]
+    for (i, _), (tensor_params, tensor_buffers) in zip(tensors, new):
+        new_params[i].extend(tensor_params)
+        _map_fields(lambda into, b: into.extend(b), new_buffers[i], tensor_buffers)
+    return new_params, tuple(new_buffers)
+
+
+def _map_fields(fn, *buffers):
+    """``fn`` over the present (not None) fields of buffer NamedTuples, keeping absent ones absent."""
+    return type(buffers[0])(*(None if f[0] is None else fn(*f) for f in zip(*buffers)))
 
 
 def _structure(value):
