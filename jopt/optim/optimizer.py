@@ -618,7 +618,7 @@ def _on_flat_views(fn, carried, read_only, once):
 
 
 # A step of at most this many tensors, each of at most this many elements, runs them one after
-# another (W4: 12 tensors, 0.74-0.87x the time of all at once; 24 tensors of 256 elements 0.96x,
+# another (W4: 12 tensors, 0.74-0.91x the time of all at once; 24 tensors of 256 elements 0.88-0.96x,
 # 48 of them 1.03x, 96 1.06x: a tensor's run-once loop costs more than its kernels on the pool).
 _ONE_AFTER_ANOTHER_MAX_TENSORS = 24
 _ONE_AFTER_ANOTHER_MAX_SIZE = 16384
