@@ -539,7 +539,7 @@ class Optimizer:
 
         Passed as Python numbers, the hyperparameters would be copied to the device on every
         call, and ``_config`` sorts the group's options into a key: W4 (a 12-tensor MLP) steps
-        7-13% faster with both reused (``benchmarks/step_bench.py``). Identity, not equality,
+        7-13% faster with both reused (docs/performance.md). Identity, not equality,
         tells a replaced value (``-0.0 == 0.0``, ``nan != nan``); a list edited in place
         (``betas``) shows in its leaves, and a group holding a mutable array is not reused.
         """
@@ -554,7 +554,8 @@ class Optimizer:
         return config, hyper
 
     def _compile(self, txs, flat):
-        """The jitted step of these blocks; block ``i`` runs on flat views if ``flat[i]``."""
+        """The jitted step of these blocks: one tensor after another for a small model, else
+        block ``i`` on flat views if ``flat[i]``."""
 
         # The argument order is not cosmetic: XLA:CPU's scheduler follows it. With the scalars
         # first (as in the functional state), it runs each tensor's exp_avg and exp_avg_sq loops
