@@ -128,7 +128,7 @@ def _storage_dtype(buffer, param, compute_shape, per_tensor_scalar):
     return jnp.finfo(param.dtype).dtype
 
 
-def _map_buffers(fn, *buffer_tuples):
+def map_buffers(fn, *buffer_tuples):
     """Apply ``fn`` to the matching fields of NamedTuples, keeping absent (None) fields absent."""
     first = buffer_tuples[0]
     return type(first)(
@@ -213,7 +213,7 @@ def transformation(
             seen.add(id(stored))
             return stored
 
-        return _map_buffers(store, buffers, probe)
+        return map_buffers(store, buffers, probe)
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params)
@@ -243,10 +243,10 @@ def transformation(
         for i, (p, g) in enumerate(zip(p_leaves, g_leaves)):
             buffers = type(template)(*(None if f is None else f[i] for f in b_fields))
             update, new_buffers = rule(
-                hyper, count, _to_compute(p), _to_compute(g), _map_buffers(_to_compute, buffers)
+                hyper, count, _to_compute(p), _to_compute(g), map_buffers(_to_compute, buffers)
             )
             updates.append(_to_storage(update, p.dtype))
-            per_leaf.append(_map_buffers(lambda new, old: _to_storage(new, old.dtype), new_buffers, buffers))
+            per_leaf.append(map_buffers(lambda new, old: _to_storage(new, old.dtype), new_buffers, buffers))
         new_state = OptState(new_count, hyper, _transpose(per_leaf, treedef, template))
         return treedef.unflatten(updates), new_state
 

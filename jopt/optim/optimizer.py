@@ -567,7 +567,8 @@ class Optimizer:
                 return _apply(txs[i], params, grads, buffers, hypers[i], counts[i])
 
             if _runs_one_tensor_after_another(params):
-                return _one_tensor_after_another(apply, params, buffers, grads, once=counts[0] >= 0)
+                start = _zero_at_run_time(counts[0])
+                return _one_tensor_after_another(apply, params, buffers, grads, start)
             new = [None if flat[i] else apply(i, params[i], buffers[i], grads[i]) for i in range(len(txs))]
             looped = [i for i in range(len(txs)) if flat[i]]
             if looped:
@@ -575,7 +576,7 @@ class Optimizer:
                     lambda carried, grads: tuple(apply(i, *pb, g) for i, pb, g in zip(looped, carried, grads)),
                     carried=tuple((params[i], buffers[i]) for i in looped),
                     read_only=tuple(grads[i] for i in looped),
-                    once=counts[looped[0]] >= 0,
+                    start=_zero_at_run_time(counts[looped[0]]),
                 )
                 for i, result in zip(looped, results):
                     new[i] = result
@@ -598,10 +599,22 @@ def _single_cpu_device() -> bool:
     return jax.default_backend() == "cpu" and jax.device_count() == 1
 
 
-def _on_flat_views(fn, carried, read_only, once):
+def _zero_at_run_time(count):
+    """0, from a step count (never negative), but not known to be 0 before run time."""
+    return jnp.minimum(count, 0)
+
+
+def _run_once(fn, carried, start):
+    """``fn(carried)`` inside a loop that runs while its count is 0, from ``start``: once, when
+    ``start`` is 0 at run time (:func:`_zero_at_run_time`), which XLA cannot unroll, so the body
+    keeps its boundary. Returns the count the loop ended at (``start + 1``) and the new ``carried``."""
+    body = lambda loop: (loop[0] + 1, fn(loop[1]))
+    return jax.lax.while_loop(lambda loop: loop[0] == 0, body, (start, carried))
+
+
+def _on_flat_views(fn, carried, read_only, start):
     """``fn(carried, read_only)``, which returns the new ``carried``, computed on 1-D views of
-    every tensor, inside a loop that runs once (``once`` is true, but only at run time: XLA
-    cannot unroll the loop).
+    every tensor, inside a loop that runs once (:func:`_run_once`).
 
     XLA:CPU loops over each tensor in its own shape, and over a convolution kernel's trailing
     ``[3, 3]`` at half speed. Reshaping alone is undone (XLA folds a reshape into the loops that
@@ -609,12 +622,7 @@ def _on_flat_views(fn, carried, read_only, once):
     """
     flatten = lambda tree: jax.tree.map(lambda x: x.reshape(-1) if x.ndim > 1 else x, tree)
     read_only = flatten(read_only)
-
-    def body(loop):
-        i, carried = loop
-        return i + 1, fn(carried, read_only)
-
-    _, new = jax.lax.while_loop(lambda loop: (loop[0] == 0) & once, body, (jnp.int32(0), flatten(carried)))
+    _, new = _run_once(lambda carried: fn(carried, read_only), flatten(carried), start)
     return jax.tree.map(lambda n, old: n.reshape(old.shape), new, carried)
 
 
@@ -635,50 +643,40 @@ def _runs_one_tensor_after_another(params) -> bool:
     )
 
 
-def _one_tensor_after_another(apply, params, buffers, grads, once):
+def _one_tensor_after_another(apply, params, buffers, grads, start):
     """``apply(i, params[i], buffers[i], grads[i])`` for every block ``i``, one tensor at a time:
-    each tensor in a run-once loop that starts when the previous one's has ended, all of them
-    inside one run-once loop (``once`` is true, but only at run time).
+    each tensor in a run-once loop (:func:`_run_once`) that starts from the count the previous
+    one ended at, all of them inside one run-once loop.
 
     XLA:CPU's runtime hands the kernels of a program to its thread pool unless there are at most
     8 of them or each depends on the one before, and for the microsecond kernels of a small model
     the handing over costs more than the kernels (docs/performance.md). Here the program is one
-    loop whose body is a chain (each loop starts from the count the previous one ended at), and
-    each inner loop holds one tensor's few kernels: all run in the calling thread. The numbers
-    are the same: the same operations on the same tensors.
+    loop whose body is a chain of loops, and each of those holds one tensor's few kernels: all run
+    in the calling thread. The numbers are the same: the same operations on the same tensors.
     """
     tensors = [(i, j) for i, block in enumerate(params) for j in range(len(block))]
 
     def one_tensor(i, j):
-        def body(loop):
-            count, (tensor_params, tensor_buffers) = loop
-            return count + 1, apply(i, tensor_params, tensor_buffers, [grads[i][j]])
+        return lambda tensor: apply(i, *tensor, [grads[i][j]])
 
-        return body
-
-    def chain(loop):
-        start, carried = loop
-        new = []
+    def chain(carried):
+        new, next_start = [], start
         for (i, j), tensor in zip(tensors, carried):
-            count, tensor = jax.lax.while_loop(lambda loop: loop[0] == 0, one_tensor(i, j), (start, tensor))
-            start = count - 1  # 0: the next loop runs once, after this one
+            end, tensor = _run_once(one_tensor(i, j), tensor, next_start)
+            next_start = end - 1  # 0: the next loop runs once, after this one
             new.append(tensor)
-        return start + 1, new
+        return new
 
-    carried = [([params[i][j]], _map_fields(lambda b: [b[j]], buffers[i])) for i, j in tensors]
-    first = jnp.where(once, 0, 1).astype(jnp.int32)
-    _, new = jax.lax.while_loop(lambda loop: loop[0] == 0, chain, (first, carried))
-    new_params = tuple([] for _ in params)
-    new_buffers = [_map_fields(lambda _: [], block) for block in buffers]
+    carried = [([params[i][j]], base.map_buffers(lambda b: [b[j]], buffers[i])) for i, j in tensors]
+    _, new = _run_once(chain, carried, start)
+    new_params = [[] for _ in params]
+    new_buffers = [base.map_buffers(lambda _: [], block) for block in buffers]
     for (i, _), (tensor_params, tensor_buffers) in zip(tensors, new):
-        new_params[i].extend(tensor_params)
-        _map_fields(lambda into, b: into.extend(b), new_buffers[i], tensor_buffers)
-    return new_params, tuple(new_buffers)
-
-
-def _map_fields(fn, *buffers):
-    """``fn`` over the present (not None) fields of buffer NamedTuples, keeping absent ones absent."""
-    return type(buffers[0])(*(None if f[0] is None else fn(*f) for f in zip(*buffers)))
+        new_params[i] += tensor_params
+        for field, values in zip(new_buffers[i], tensor_buffers):
+            if field is not None:
+                field += values
+    return tuple(new_params), tuple(new_buffers)
 
 
 def _structure(value):
