@@ -80,6 +80,12 @@ OPTIMIZERS = {
         lambda: inject(optax.adamw)(learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-2),
         28, True,
     ),
+    "sgd": Case(  # torch's default (no momentum, no state): the layer's stateless step
+        lambda: jopt.sgd(lr=1e-2), jopt.optim.SGD, torch.optim.SGD, dict(lr=1e-2),
+        lambda: optax.sgd(1e-2),
+        lambda: inject(optax.sgd)(learning_rate=1e-2),
+        12, True,
+    ),
     "sgd_momentum": Case(
         lambda: jopt.sgd(lr=1e-2, momentum=0.9), jopt.optim.SGD, torch.optim.SGD, dict(lr=1e-2, momentum=0.9),
         lambda: optax.sgd(1e-2, momentum=0.9),

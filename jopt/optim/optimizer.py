@@ -204,6 +204,7 @@ class _Config:
         self.hyper_type = type(empty.hyperparams)
         self.buffer_type = type(empty.buffers)
         self.buffer_names = tuple(n for n, v in zip(empty.buffers._fields, empty.buffers) if v is not None)
+        self.no_buffers = empty.buffers if not self.buffer_names else None  # SGD without momentum
 
 
 def _apply(tx, params, grads, buffers, hyper, count):
@@ -500,7 +501,10 @@ class Optimizer:
                     by_count.setdefault((count, flat_views and p.ndim > 2), []).append(p)
             for (count, flat), block in by_count.items():
                 if count is None:
-                    buffers = config.tx.init([p.data for p in block]).buffers
+                    # A rule without buffers keeps no state, so its every step lands here: no init.
+                    buffers = (
+                        config.tx.init([p.data for p in block]).buffers if config.buffer_names else config.no_buffers
+                    )
                 else:
                     block_states = [self.state[p] for p in block]
                     buffers = config.buffer_type(
