@@ -32,3 +32,14 @@ def test_step_bench_prints_every_column():
     assert set(rows) == {"adam", "rmsprop"}, out
     assert rows["adam"].split("|")[1].split()[0] != "-" and rows["rmsprop"].split("|")[1].split()[0] == "-", out
     assert "dispatch floor" in out and "tensors of 128 elements" in out and "compiles over 1000 steps" in out, out
+
+
+def test_utils_bench_prints_every_row():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "utils_bench.py"), "--workloads", "W4", "--steps", "8"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("W4 ")]
+    assert [" ".join(line.split("|")[0].split()[1:-6]) for line in rows] == [
+        "clip_grad_norm_", "clip_grad_value_", "AveragedModel EMA", "AveragedModel SWA"], out
+    assert all(len(line.split("|")[1].split()) == 2 for line in rows), out
