@@ -3,14 +3,19 @@
     python benchmarks/utils_bench.py                 # about a minute on 2 cores
     python benchmarks/utils_bench.py --workloads W4 --steps 20
 
-For each workload of ``step_bench.py``: gradient clipping by total norm and by value, and a
-running average of the parameters (``AveragedModel`` with an EMA, and with its default SWA).
+For each workload of ``step_bench.py``: gradient clipping by total norm and by value, a running
+average of the parameters (``AveragedModel`` with an EMA, and with its default SWA), a backward
+pass that adds into the ``.grad`` already there (gradient accumulation; the loss is the sum of
+the squared parameters, so that the gradient itself costs next to nothing), and
+``zero_grad(set_to_none=False)``.
 Every variant does the same work on every call: clipping uses a ``max_norm`` above the norm (the
 gradients are still multiplied, by 1, as torch does) and a ``clip_value`` above every entry, so
 that the gradients stay the same from call to call. ``optax`` is optax's equivalent in one
-jitted call (``clip_by_global_norm``, ``clip``, ``incremental_update``); ``torch`` is
-``torch.nn.utils`` and ``torch.optim.swa_utils``, on the CPU the default of each (``foreach``
-kernels for the norm and the EMA; SWA averages one tensor at a time, as jopt's default does).
+jitted call (``clip_by_global_norm``, ``clip``, ``incremental_update``; where optax has none, JAX's:
+``value_and_grad`` and a sum, ``zeros_like``); ``torch`` is ``torch.nn.utils``,
+``torch.optim.swa_utils``, autograd and ``Optimizer.zero_grad``, on the CPU the default of each
+(``foreach`` kernels for the norm and the EMA; SWA averages one tensor at a time, as jopt's
+default does).
 """
 
 from __future__ import annotations
@@ -40,9 +45,26 @@ EMA_DECAY = 0.999
 ABOVE_EVERY_NORM = 1e9  # clipping thresholds that never bind
 
 
+def squares(params):
+    return sum(jnp.sum(p * p) for p in params)
+
+
 def jopt_runner(kind, params_np, grads_np):
     params = [jopt.optim.Parameter(p) for p in params_np]
     grads = [jnp.asarray(g) for g in grads_np]
+    if kind in ("backward", "zero_grad"):
+        for p, g in zip(params, grads):
+            p.grad = g + 0  # zero_grad and backward replace it
+        opt = jopt.optim.SGD(params, lr=0.1)
+
+        def run():
+            if kind == "backward":
+                jopt.optim.backward(squares, params)
+            else:
+                opt.zero_grad(set_to_none=False)
+            jax.block_until_ready(params[0].grad)
+
+        return run
     averaged = {
         "ema": swa_utils.AveragedModel(params, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(EMA_DECAY)),
         "swa": swa_utils.AveragedModel(params),
@@ -67,6 +89,17 @@ def jopt_runner(kind, params_np, grads_np):
 def optax_runner(kind, params_np, grads_np):
     params = [jnp.asarray(p) for p in params_np]
     grads = [jnp.asarray(g) for g in grads_np]
+    if kind in ("backward", "zero_grad"):
+        value_and_grad = jax.value_and_grad(squares)
+        accumulate = jax.jit(lambda params, acc: jax.tree.map(jnp.add, acc, value_and_grad(params)[1]))
+        zeros = jax.jit(lambda grads: jax.tree.map(jnp.zeros_like, grads))
+        box = [[g + 0 for g in grads]]
+
+        def run():
+            box[0] = accumulate(params, box[0]) if kind == "backward" else zeros(box[0])
+            jax.block_until_ready(box[0])
+
+        return run
     if kind in ("ema", "swa"):
         # SWA's weight 1/(n+1) as an argument, EMA's 1 - decay as a constant: torch and jopt alike.
         weight = jnp.float32(1 - EMA_DECAY) if kind == "ema" else jnp.float32(0.5)
@@ -90,6 +123,13 @@ def optax_runner(kind, params_np, grads_np):
 
 def torch_runner(kind, params_np, grads_np):
     params = [torch.nn.Parameter(torch.tensor(p)) for p in params_np]
+    if kind == "backward":
+        return lambda: sum((p * p).sum() for p in params).backward()
+    if kind == "zero_grad":
+        for p, g in zip(params, grads_np):
+            p.grad = torch.tensor(g)
+        opt = torch.optim.SGD(params, lr=0.1)
+        return lambda: opt.zero_grad(set_to_none=False)
     if kind in ("ema", "swa"):
         model = torch.nn.ParameterList(params)
         ema = torch.optim.swa_utils.get_ema_multi_avg_fn(EMA_DECAY) if kind == "ema" else None
@@ -107,6 +147,8 @@ KINDS = {
     "clip_value": "clip_grad_value_",
     "ema": "AveragedModel EMA",
     "swa": "AveragedModel SWA",
+    "backward": "backward, summing",
+    "zero_grad": "zero_grad(False)",
 }
 
 

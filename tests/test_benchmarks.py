@@ -41,5 +41,6 @@ def test_utils_bench_prints_every_row():
     ).stdout
     rows = [line for line in out.splitlines() if line.startswith("W4 ")]
     assert [" ".join(line.split("|")[0].split()[1:-6]) for line in rows] == [
-        "clip_grad_norm_", "clip_grad_value_", "AveragedModel EMA", "AveragedModel SWA"], out
+        "clip_grad_norm_", "clip_grad_value_", "AveragedModel EMA", "AveragedModel SWA", "backward, summing",
+        "zero_grad(False)"], out
     assert all(len(line.split("|")[1].split()) == 2 for line in rows), out

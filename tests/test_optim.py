@@ -444,17 +444,20 @@ def test_state_dict_hooks():
 
 
 def test_backward_accumulates_like_torch():
-    x = np.array([0.5, -1.5, 2.0])
-    jp = jopt.optim.Parameter(x)
-    tp = torch.tensor(x, requires_grad=True)
+    x, y = np.array([0.5, -1.5, 2.0]), np.array([[1.0, -0.25]])
+    jp, jq = jopt.optim.Parameter(x), jopt.optim.Parameter(y)
+    tp, tq = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
 
     def loss_fn(params, scale):
-        return jnp.sum(jnp.sin(params["w"]) * scale)
+        return jnp.sum(jnp.sin(params["w"]) * scale) + jnp.sum(params["v"] ** 3) * scale
 
-    for scale in (1.0, 3.0):
-        jopt.optim.backward(loss_fn, {"w": jp}, jnp.asarray(scale))
-        (torch.sin(tp) * scale).sum().backward()
-    np.testing.assert_allclose(jp.grad, tp.grad.numpy(), rtol=1e-6)
+    for scale in (1.0, 3.0, 0.5):
+        jopt.optim.backward(loss_fn, {"w": jp, "v": jq}, jnp.asarray(scale))
+        ((torch.sin(tp) * scale).sum() + (tq**3).sum() * scale).backward()
+        np.testing.assert_allclose(jp.grad, tp.grad.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(jq.grad, tq.grad.numpy(), rtol=1e-6)
+        if scale == 1.0:  # next, one grad is summed into and the other fresh
+            jq.grad = tq.grad = None
 
 
 def test_adagrad_creates_state_in_constructor_like_torch():

@@ -82,7 +82,7 @@ def _is_parameter(x) -> bool:
     return isinstance(x, Parameter)
 
 
-_value_and_grad_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_backward_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def backward(loss_fn: Callable, params, *args, **kwargs):
@@ -90,24 +90,43 @@ def backward(loss_fn: Callable, params, *args, **kwargs):
 
     ``params`` is a Parameter, a list of them or any pytree of them; ``loss_fn`` receives the same
     structure holding the current ``.data`` arrays, then ``*args, **kwargs``, and returns a scalar.
-    Returns the loss. The gradient is compiled once per ``loss_fn`` (pass the same function each
-    time), and ``args``/``kwargs`` must be arrays or pytrees of arrays. Complex parameters receive
-    torch's gradient (the conjugate of ``jax.grad``'s).
+    Returns the loss. The gradient, and its sum with the ``.grad`` already there, is one jitted
+    call, compiled once per ``loss_fn`` (pass the same function each time); ``args``/``kwargs``
+    must be arrays or pytrees of arrays. Complex parameters receive torch's gradient (the
+    conjugate of ``jax.grad``'s).
     """
     leaves, treedef = jax.tree.flatten(params, is_leaf=_is_parameter)
     for p in leaves:
         if not isinstance(p, Parameter):
             raise TypeError(f"backward() expects Parameters, got {type(p).__name__}")
-    value_and_grad = _value_and_grad_cache.get(loss_fn)
-    if value_and_grad is None:
-        value_and_grad = jax.jit(jax.value_and_grad(loss_fn))
-        _value_and_grad_cache[loss_fn] = value_and_grad
-    loss, grads = value_and_grad(treedef.unflatten([p.data for p in leaves]), *args, **kwargs)
-    for p, g in zip(leaves, treedef.flatten_up_to(grads)):
-        if jnp.iscomplexobj(g):
-            g = jnp.conj(g)
-        p.grad = g if p.grad is None else p.grad + g
+    accumulate = _backward_cache.get(loss_fn)
+    if accumulate is None:
+        accumulate = _backward_cache[loss_fn] = _accumulating_backward(loss_fn)
+    loss, grads = accumulate(treedef, [p.data for p in leaves], [p.grad for p in leaves], args, kwargs)
+    for p, g in zip(leaves, grads):
+        p.grad = g
     return loss
+
+
+def _accumulating_backward(loss_fn):
+    """``(treedef, values, grads, args, kwargs) -> (loss, new grads)``, jitted: each new grad is
+    torch's gradient, added to the old one where there is one (a ``None`` compiles no sum).
+    Op by op, the sums cost W3's 192 tensors 22 ms a call (``benchmarks/utils_bench.py``)."""
+    value_and_grad = jax.value_and_grad(
+        lambda values, treedef, args, kwargs: loss_fn(treedef.unflatten(values), *args, **kwargs)
+    )
+
+    def run(treedef, values, grads, args, kwargs):
+        loss, new = value_and_grad(values, treedef, args, kwargs)
+        new = [jnp.conj(g) if jnp.iscomplexobj(g) else g for g in new]
+        return loss, [g if old is None else old + g for old, g in zip(grads, new)]
+
+    return jax.jit(run, static_argnums=0)
+
+
+@jax.jit
+def _zeros_like(arrays):
+    return [jnp.zeros_like(a) for a in arrays]
 
 
 # --- hooks ----------------------------------------------------------------------------------
@@ -325,10 +344,10 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's ``.grad`` (to ``None``, or to zeros)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.grad = None if set_to_none else jnp.zeros_like(p.grad)
+        with_grad = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        zeros = [None] * len(with_grad) if set_to_none else _zeros_like([p.grad for p in with_grad])
+        for p, zero in zip(with_grad, zeros):
+            p.grad = zero
 
     def step(self, closure: Callable[[], Any] | None = None):
         """Run ``closure`` (if given, for the loss), then one update of every parameter with a grad."""
