@@ -210,6 +210,8 @@ def test_layer_groups_edits_and_state_dict_crossing(dtype):
                 traces = jo.trace_count  # every pattern of missing grads has been seen
             if step == 11:
                 assert jo.trace_count == traces  # the lr and momentum edits did not retrace
+            if step == 12:
+                assert jo.trace_count > traces  # the ns_steps edit did
         _check(jp, tp, jo, to, dtype, 20, 0.02)
 
         # torch's state_dict into a fresh jopt optimizer, and back through to_torch.

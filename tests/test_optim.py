@@ -178,6 +178,23 @@ def test_scheduler_drives_lr_without_retrace():
     assert pair.jopt.trace_count == 1
 
 
+def test_a_hyperparameter_to_and_from_zero_changes_the_rule_like_torch():
+    # Which terms and buffers torch's rule has depends on which values are zero (SGD keeps no
+    # momentum buffer for momentum 0, and leaves the one it has alone): when a scheduler-like
+    # edit crosses zero, the layer must not keep the transformation it compiled before.
+    pair = Pair(SPECS[0], dict(lr=0.05), np.float32)
+    for step in range(12):
+        if step in (4, 8):
+            for opt in (pair.jopt, pair.torch):
+                opt.param_groups[0]["momentum"] = 0.9 if step == 4 else 0.0
+        pair.step()
+        pair.check(f"step {step}")
+    for j, t in zip(pair.jp, pair.tp):
+        assert pair.jopt.state[j].keys() == pair.torch.state[t].keys()
+        for name, value in pair.torch.state[t].items():
+            assert_close(pair.jopt.state[j][name], value.numpy(), np.float32, name)
+
+
 def test_group_values_edited_in_place_take_effect_like_torch():
     # The layer reuses a group's hyperparameters (as device scalars) while no value is replaced:
     # a betas list edited in place, and a numpy lr edited in place, must still reach the next step.

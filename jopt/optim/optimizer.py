@@ -18,7 +18,8 @@ same numbers: a small model's step (at most 24 tensors of at most 16384 elements
 tensor after another in the calling thread (see ``_one_tensor_after_another``); a larger one
 updates, where the rule treats each element alone, its tensors of 3 or more dimensions
 (convolution kernels) on flat views, which XLA:CPU loops over twice as fast (``_on_flat_views``).
-Each group's hyperparameters are passed as device scalars, made anew only when a value changes.
+Each group's hyperparameters are passed as device scalars, reused while the group's values are;
+a value an lr scheduler replaces goes in as a host scalar, with no new compile.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ import copy
 import functools
 import inspect
 import itertools
-import operator
+import math
 import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -557,23 +558,48 @@ class Optimizer:
                     state[_STEP] = step
 
     def _config_and_hyperparams(self, group):
-        """The group's transformation (:meth:`_config`) and its hyperparameters as device scalars,
-        both reused while no value in the group is replaced.
+        """The group's transformation (:meth:`_config`) and its hyperparameters as scalars for the
+        jitted step, both reused while no value in the group is replaced.
 
         Passed as Python numbers, the hyperparameters would be copied to the device on every
         call, and ``_config`` sorts the group's options into a key: W4 (a 12-tensor MLP) steps
-        7-13% faster with both reused (docs/performance.md). Identity, not equality,
-        tells a replaced value (``-0.0 == 0.0``, ``nan != nan``); a list edited in place
-        (``betas``) shows in its leaves, and a group holding a mutable array is not reused.
+        7-13% faster with both reused (docs/performance.md). Identity, not equality, tells a
+        replaced value (``-0.0 == 0.0``, ``nan != nan``); a list edited in place (``betas``) shows
+        in its leaves, and a group holding a mutable array is not reused. An lr scheduler replaces
+        a value every step: then the transformation is kept unless a value went to or from zero,
+        and the new number goes in as a host scalar, as the step's call copies it for about 4 us
+        where a device scalar costs a call of its own (58 us between two W4 steps).
         """
-        leaves, structure = jax.tree.flatten({k: v for k, v in group.items() if k in self._functional_args})
+        options = {k: v for k, v in group.items() if k in self._functional_args}
+        leaves, structure = jax.tree.flatten(options)
         cached = self._group_values.get(id(group))
-        if cached is not None and cached[1] == structure and all(map(operator.is_, cached[0], leaves)):
-            return cached[2]
-        config = self._config(group)
-        hyper = config.hyper_type(*(_hyper_arg(group[name]) for name in config.hyper_type._fields))
+        if cached is not None and cached.structure != structure:
+            cached = None
+        if cached is None:
+            config = self._config(group)
+        else:
+            changed = [i for i, (new, old) in enumerate(zip(leaves, cached.leaves)) if new is not old]
+            if not changed:
+                return cached.config, cached.hyper
+            same_program = all(
+                cached.leaf_names[i] in self._hyper_names and _structure(leaves[i]) == _structure(cached.leaves[i])
+                for i in changed
+            )
+            config = cached.config if same_program else self._config(group)
+        numbers, treedef = jax.tree.flatten(
+            config.hyper_type(*(_hyper_number(group[name]) for name in config.hyper_type._fields))
+        )
+        if cached is not None and cached.config is config:
+            scalars = [
+                old_scalar if _same_number(new, old) else np.asarray(new, base.float_dtype())
+                for new, old, old_scalar in zip(numbers, cached.numbers, cached.scalars)
+            ]
+        else:
+            scalars = _device_scalars(numbers)
+        hyper = treedef.unflatten(scalars)
         if all(isinstance(v, _IMMUTABLE) for v in leaves):  # a numpy lr may be edited in place
-            self._group_values[id(group)] = (leaves, structure, (config, hyper))
+            leaf_names = cached.leaf_names if cached is not None else _leaf_names(options)
+            self._group_values[id(group)] = _GroupValues(leaves, structure, leaf_names, config, numbers, scalars, hyper)
         return config, hyper
 
     def _compile(self, txs, flat):
@@ -612,6 +638,27 @@ class Optimizer:
 
 
 _IMMUTABLE = (int, float, str, jax.Array)  # bool is an int; None is no leaf
+
+
+class _GroupValues(NamedTuple):
+    """What ``Optimizer._config_and_hyperparams`` last made of a group."""
+
+    leaves: list  # the group's option values it was made from
+    structure: Any
+    leaf_names: list  # the option each leaf belongs to
+    config: _Config
+    numbers: list  # the hyperparameters, flat, as Python floats
+    scalars: list  # the same as scalars for the step: device ones, host ones for replaced numbers
+    hyper: Any  # the scalars in the config's hyperparameter type
+
+
+def _leaf_names(options: dict) -> list:
+    """The option each leaf of ``jax.tree.leaves(options)`` belongs to."""
+    return jax.tree.leaves({k: jax.tree.map(lambda _, k=k: k, v) for k, v in options.items()})
+
+
+def _same_number(a: float, b: float) -> bool:
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)  # -0.0 is not 0.0
 
 _KEEP_LOOP_BODIES = {"xla_disable_hlo_passes": "while-loop-invariant-code-motion"}
 
@@ -725,13 +772,20 @@ def _static(value):
     return value
 
 
-def _hyper_arg(value):
-    """A group value as a jit argument that never retraces when it changes."""
+def _hyper_number(value):
+    """A group value as the number the step receives (tuples and ``None`` kept)."""
     if value is None:  # an optional entry (Adafactor's eps=(None, 1e-3)), part of the structure
         return None
     if isinstance(value, (tuple, list)):
-        return tuple(_hyper_arg(v) for v in value)
-    return jnp.asarray(float(value), base.float_dtype())
+        return tuple(_hyper_number(v) for v in value)
+    return float(value)
+
+
+@jax.jit
+def _device_scalars(numbers):
+    """Python numbers as device scalars, all in one call: made one at a time (``jnp.asarray``),
+    each costs an eager XLA call, 80-110 us, and an lr scheduler changes a group every step."""
+    return jax.tree.map(lambda v: jnp.asarray(v, base.float_dtype()), numbers)
 
 
 def _export_buffer(value):
