@@ -1,6 +1,6 @@
 """What a training loop calls besides ``step()``, timed: jopt.optim against torch and optax, in one run.
 
-    python benchmarks/utils_bench.py                 # about a minute on 2 cores
+    python benchmarks/utils_bench.py                 # about 2 minutes on 2 cores
     python benchmarks/utils_bench.py --workloads W4 --steps 20
 
 For each workload of ``step_bench.py``: gradient clipping by total norm and by value, a running
@@ -90,13 +90,16 @@ def optax_runner(kind, params_np, grads_np):
     params = [jnp.asarray(p) for p in params_np]
     grads = [jnp.asarray(g) for g in grads_np]
     if kind in ("backward", "zero_grad"):
-        value_and_grad = jax.value_and_grad(squares)
-        accumulate = jax.jit(lambda params, acc: jax.tree.map(jnp.add, acc, value_and_grad(params)[1]))
+        def accumulate(params, acc):  # the loss as well, as backward() returns it
+            loss, new = jax.value_and_grad(squares)(params)
+            return loss, jax.tree.map(jnp.add, acc, new)
+
+        accumulate = jax.jit(accumulate)
         zeros = jax.jit(lambda grads: jax.tree.map(jnp.zeros_like, grads))
         box = [[g + 0 for g in grads]]
 
         def run():
-            box[0] = accumulate(params, box[0]) if kind == "backward" else zeros(box[0])
+            box[0] = accumulate(params, box[0])[1] if kind == "backward" else zeros(box[0])
             jax.block_until_ready(box[0])
 
         return run
