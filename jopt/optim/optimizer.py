@@ -262,7 +262,7 @@ class Optimizer:
         self._optimizer_load_state_dict_post_hooks: OrderedDict = OrderedDict()
         self._configs: dict = {}
         self._step_fns: dict = {}
-        self._group_values: dict = {}  # id(group) -> (its option values, their structure, (config, hyper))
+        self._group_values: dict = {}  # id(group) -> _GroupValues: what was last made of it
         self.trace_count = 0  # how many times step() has been traced (compiled); for tests and benchmarks
         self._functional_args = frozenset(inspect.signature(type(self).functional).parameters)
         self._hyper_names: frozenset | None = None  # the functional's hyperparameters, known once one is built
@@ -593,14 +593,14 @@ class Optimizer:
         if cached is not None and cached.config is config:
             scalars = [
                 old_scalar if _same_number(new, old) else np.asarray(new, base.float_dtype())
-                for new, old, old_scalar in zip(numbers, cached.numbers, cached.scalars)
+                for new, old, old_scalar in zip(numbers, cached.numbers, jax.tree.leaves(cached.hyper))
             ]
         else:
             scalars = _device_scalars(numbers)
         hyper = treedef.unflatten(scalars)
         if all(isinstance(v, _IMMUTABLE) for v in leaves):  # a numpy lr may be edited in place
             leaf_names = cached.leaf_names if cached is not None else _leaf_names(options)
-            self._group_values[id(group)] = _GroupValues(leaves, structure, leaf_names, config, numbers, scalars, hyper)
+            self._group_values[id(group)] = _GroupValues(leaves, structure, leaf_names, config, numbers, hyper)
         return config, hyper
 
     def _compile(self, txs, flat):
@@ -649,8 +649,7 @@ class _GroupValues(NamedTuple):
     leaf_names: list  # the option each leaf belongs to
     config: _Config
     numbers: list  # the hyperparameters, flat, as Python floats
-    scalars: list  # the same as scalars for the step: device ones, host ones for replaced numbers
-    hyper: Any  # the scalars in the config's hyperparameter type
+    hyper: Any  # the same as the step's scalars (device ones, host ones for replaced numbers)
 
 
 def _leaf_names(options: dict) -> list:
