@@ -8,7 +8,8 @@ floor (bytes an ideal step moves / measured memory bandwidth), and ratios agains
 against optax and against optax with its hyperparameters in the state
 (``optax.inject_hyperparams``, what jopt's state holds). Then the least time a W4 step can take
 through XLA:CPU, peak memory of a W1 Adam step per JAX variant (each in a child process), the
-first-step compile time and the number of compiles over 1000 scheduled steps.
+first-step compile time of jopt and optax per workload and of jopt.optim on W4, and the number
+of compiles over 1000 scheduled steps.
 """
 
 from __future__ import annotations
@@ -386,6 +387,26 @@ def compile_stats():
           f"({paired_ratio(rounds['scheduled'], rounds['fixed']):.2f}x)")
 
 
+def first_step_times(workloads, repeats=3):
+    """Trace, lowering and compile time of the first jitted Adam step, jopt against optax: the
+    median of ``repeats`` builds, each of new transformations (nothing cached between them)."""
+    parts = []
+    for wname in workloads:
+        params = [jnp.asarray(p) for p in make_tree(WORKLOADS[wname], 0)]
+        grads = [jnp.asarray(g) for g in make_tree(WORKLOADS[wname], 1)]
+        times = {"jopt": [], "optax": []}
+        for _ in range(repeats):
+            for name, make in (("jopt", OPTIMIZERS["adam"].jopt), ("optax", OPTIMIZERS["adam"].optax)):
+                tx = make()
+                state = jax.eval_shape(tx.init, params)
+                start = time.perf_counter()
+                functional_step(tx).trace(params, state, grads).lower().compile()
+                times[name].append(time.perf_counter() - start)
+        jopt_s, optax_s = (statistics.median(times[name]) for name in ("jopt", "optax"))
+        parts.append(f"{wname} {jopt_s * 1e3:.0f} / {optax_s * 1e3:.0f} ms ({jopt_s / optax_s:.2f}x)")
+    print("\nfirst step of a jitted Adam (trace + lower + compile), jopt / optax: " + ", ".join(parts))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", default="W1,W2,W3,W4")
@@ -402,6 +423,7 @@ def main(argv=None):
         dispatch_floor()
     if not args.no_memory:
         peak_memory()
+    first_step_times(workloads)
     compile_stats()
 
 

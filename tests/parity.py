@@ -21,9 +21,10 @@ import torch
 import jopt
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-5}
-SHAPES = {"w": (4, 3), "b": (3,), "k": [(2, 2, 2)]}
+# "v" shares "w"'s shape: a jitted update traces the rule once for both (base.transformation).
+SHAPES = {"w": (4, 3), "b": (3,), "k": [(2, 2, 2)], "v": (4, 3)}
 # Gradient scale per leaf: a small one makes eps placement visible.
-GRAD_SCALE = {"w": 1.0, "b": 1e-3, "k": [10.0]}
+GRAD_SCALE = {"w": 1.0, "b": 1e-3, "k": [10.0], "v": 0.1}
 
 
 @dataclass

@@ -32,6 +32,7 @@ def test_step_bench_prints_every_column():
     assert set(rows) == {"adam", "rmsprop"}, out
     assert rows["adam"].split("|")[1].split()[0] != "-" and rows["rmsprop"].split("|")[1].split()[0] == "-", out
     assert "dispatch floor" in out and "tensors of 128 elements" in out and "compiles over 1000 steps" in out, out
+    assert "jopt / optax: W4 " in out, out
 
 
 def test_utils_bench_prints_every_row():
