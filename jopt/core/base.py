@@ -232,7 +232,7 @@ def transformation(
 
     # Inside a jitted step, a nested jit traces the rule once per shape and dtype of leaf, not once
     # per leaf: W3's 192 tensors have 6 shapes, and its first jitted Adam step (trace, lowering,
-    # compile) takes 1.6-2.0 s instead of 3.5-3.7 s (step_bench.py's first-step line). XLA inlines
+    # compile) takes 1.6-2.3 s instead of 3.5-3.7 s (step_bench.py's first-step line). XLA inlines
     # the calls: the compiled program is the same. Called eagerly, the rule runs op by op, as
     # torch's does, and compiles nothing per optimizer.
     update_leaf_traced_once = jax.jit(update_leaf)
