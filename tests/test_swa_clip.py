@@ -74,6 +74,31 @@ def test_averaged_model_matches_torch(how, dtype, form):
     assert int(j_avg.n_averaged) == 7
 
 
+def test_averaging_functions_get_torchs_count():
+    seen = {"torch": [], "jopt": []}
+
+    def recorder(name):
+        def avg_fn(averaged, current, num_averaged):
+            seen[name].append(int(num_averaged))
+            return averaged + (current - averaged) / (num_averaged + 1)
+        return avg_fn
+
+    t_model = torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(2))])
+    t_avg = TS.AveragedModel(t_model, avg_fn=recorder("torch"))
+    j_avg = JS.AveragedModel([jopt.optim.Parameter(jnp.zeros(2))], avg_fn=recorder("jopt"))
+    for k in range(5):
+        with torch.no_grad():
+            t_model[0].fill_(float(k))
+        t_avg.update_parameters(t_model)
+        j_avg.update_parameters([jopt.optim.Parameter(jnp.full(2, float(k)))])
+    assert seen["jopt"] == seen["torch"] == [1, 2, 3, 4]
+    np.testing.assert_allclose(np.asarray(j_avg.module[0].data), t_avg.module[0].detach().numpy())
+    assert int(j_avg.n_averaged) == int(t_avg.n_averaged) == 5
+    j_avg.n_averaged = jnp.asarray(0)  # the next update copies the model, as torch's after a reset
+    j_avg.update_parameters([jopt.optim.Parameter(jnp.full(2, 7.0))])
+    np.testing.assert_array_equal(np.asarray(j_avg.module[0].data), [7.0, 7.0])
+
+
 def test_averaged_model_argument_checks():
     with pytest.raises(AssertionError):
         JS.AveragedModel([jnp.ones(2)], multi_avg_fn=JS.get_swa_multi_avg_fn(), avg_fn=JS.get_swa_avg_fn())
