@@ -229,7 +229,13 @@ class _Config:
         # The state of parameters without one, in one compiled call: eagerly, each buffer of each
         # new shape compiles an op of its own (W2 Adam: 1.5 s of a 3.3 s first step in a new
         # process). On one device only: there jit places the state where eager ``init`` would.
-        self.init = jax.jit(tx.init) if jax.device_count() == 1 else tx.init
+        self._init = jax.jit(tx.init) if jax.device_count() == 1 else tx.init
+
+    def initial_buffers(self, params: list):
+        """The buffers of ``params``, which have no state yet; a rule without buffers makes none."""
+        if not self.buffer_names:
+            return self.no_buffers
+        return self._init([p.data for p in params]).buffers
 
 
 def _apply(tx, params, grads, buffers, hyper, count):
@@ -486,7 +492,7 @@ class Optimizer:
             config = self._config(group)
             missing = [p for p in group["params"] if not self.state.get(p)]
             if missing and config.buffer_names:
-                buffers = config.init([p.data for p in missing]).buffers
+                buffers = config.initial_buffers(missing)
                 for i, p in enumerate(missing):
                     self.state[p].update((name, getattr(buffers, name)[i]) for name in config.buffer_names)
                     if self._step_type is not None:
@@ -527,9 +533,7 @@ class Optimizer:
             for (count, flat), block in by_count.items():
                 if count is None:
                     # A rule without buffers keeps no state, so its every step lands here: no init.
-                    buffers = (
-                        config.init([p.data for p in block]).buffers if config.buffer_names else config.no_buffers
-                    )
+                    buffers = config.initial_buffers(block)
                 else:
                     block_states = [self.state[p] for p in block]
                     buffers = config.buffer_type(

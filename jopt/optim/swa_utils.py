@@ -135,8 +135,8 @@ class AveragedModel:
     ``use_buffers`` is accepted for torch's signature only. ``device`` is accepted and ignored.
 
     The averaging functions get ``n_averaged`` as a NumPy int64 scalar, where torch gives a 0-d
-    long tensor: the count lives on the host, so an update makes no device call of its own (an
-    eager ``n + 1`` and the read-back of ``n`` took about a fifth of a W4 update).
+    long tensor: the count lives on the host, so counting makes no device call (an eager
+    ``n + 1`` and a read-back of ``n`` per update before).
     """
 
     def __init__(self, model, multi_avg_fn: Callable | None = None, avg_fn: Callable | None = None,
